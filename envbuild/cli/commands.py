@@ -1,0 +1,122 @@
+"""One function per command: call the library, render the result. Returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from envbuild.cli.output import emit_json, info, note, progress
+from envbuild.errors import SpecError
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from envbuild.files import write_atomic
+    from envbuild.lock.registry import ImageRef
+    from envbuild.spec.init import bundle_name, detect_sources, render_init_spec
+
+    project = args.project.resolve()
+    target = project / "envbuild.toml"
+    if target.exists() and not args.force:
+        raise SpecError("already exists", file="envbuild.toml",
+                        hint="pass --force to overwrite it")
+    if args.base:
+        try:
+            ImageRef.parse(args.base)
+        except ValueError as exc:
+            raise SpecError(f"--base: {exc}", file="envbuild.toml", key="image.base",
+                            hint="write it as registry/repository:tag") from None
+    python = args.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    text = render_init_spec(name=args.name or bundle_name(project.name), python=python,
+                            requirements=detect_sources(project), base=args.base)
+    write_atomic(target, text)
+    info(f"wrote {target}")
+    if not args.base:
+        note("no base image given: `envbuild lock` will lock the Python side only "
+             "(pass --base IMAGE for image targets)")
+    return 0
+
+
+def _lock_summary(lock: Any) -> dict[str, Any]:
+    return {
+        "bundle": lock.bundle_id,
+        "name": lock.name,
+        "python": lock.python.version,
+        "platforms": list(lock.python.platforms),
+        "packages": lock.python.packages,
+        "base_image": lock.image.base,
+        "resolver": lock.resolver,
+    }
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from envbuild.errors import StaleLockError
+    from envbuild.lock.service import check_project, lock_project
+
+    project = args.project
+    if args.check:
+        try:
+            lock = check_project(project)
+        except StaleLockError as exc:
+            if args.json:
+                emit_json({"ok": False, "fresh": False, "changed": list(exc.changed),
+                           "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
+                args.json = False  # already reported
+            raise
+        if args.json:
+            emit_json({"ok": True, "fresh": True, **_lock_summary(lock)})
+        else:
+            info(f"envbuild.lock is fresh (bundle {lock.short_id})")
+        return 0
+    with progress(not args.json) as status:
+        outcome = lock_project(project, resolver=args.resolver, upgrade=args.upgrade,
+                               upgrade_packages=tuple(args.upgrade_package), status=status)
+    for message in outcome.notes:
+        note(message)
+    if args.json:
+        emit_json({"ok": True, "resolved": outcome.resolved, "written": list(outcome.written),
+                   "notes": list(outcome.notes), **_lock_summary(outcome.lock)})
+        return 0
+    lock = outcome.lock
+    if not outcome.resolved:
+        info(f"envbuild.lock is up to date (bundle {lock.short_id}); nothing resolved")
+    else:
+        changed = ", ".join(outcome.written) or "no file changed"
+        info(f"locked {lock.python.packages} packages for {', '.join(lock.python.platforms)} "
+             f"(bundle {lock.short_id}): {changed}")
+    if lock.image.base:
+        info(f"base image {lock.image.base}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from envbuild.errors import LockError
+    from envbuild.lock.bundle import LOCK_FILE
+    from envbuild.lock.platforms import targets_for
+    from envbuild.lock.pylock import parse_pylock
+    from envbuild.lock.service import read_lock
+
+    project = args.project
+    lock = read_lock(project)
+    if lock is None:
+        raise LockError(f"no {LOCK_FILE} in {project}", hint="run `envbuild lock` first")
+    targets = targets_for(lock.python.platforms, lock.python.version, lock.python.glibc)
+    pylock = parse_pylock((project / lock.python.lock_file).read_text(), targets=targets)
+    packages = [{"name": p.name, "version": p.version, "marker": p.marker,
+                 "wheels": [{"name": w.name, "sha256": w.sha256} for w in p.wheels]}
+                for p in sorted(pylock.packages, key=lambda p: p.sort_key)]
+    if args.json:
+        emit_json({**_lock_summary(lock), "packages": packages, "inputs": dict(lock.inputs),
+                   "model": dict(lock.model) or None, "data": dict(lock.data) or None})
+        return 0
+    out = sys.stdout
+    out.write(f"bundle      {lock.bundle_id}\n")
+    out.write(f"name        {lock.name}\n")
+    out.write(f"python      {lock.python.version} on {', '.join(lock.python.platforms)}\n")
+    out.write(f"base image  {lock.image.base or '(none: Python side only)'}\n")
+    out.write(f"model       {'(none)' if not lock.model else lock.model}\n")
+    out.write(f"packages    {len(packages)} ({lock.python.lock_file}, resolved by {lock.resolver})\n")
+    for p in packages:
+        marker = f"  ; {p['marker']}" if p["marker"] else ""
+        out.write(f"  {p['name']}=={p['version']}  [{len(p['wheels'])} wheel(s)]{marker}\n")
+    return 0

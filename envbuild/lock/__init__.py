@@ -1,0 +1,1 @@
+"""Lock model (pylock.toml, envbuild.lock), resolver backends and canonical hashing."""

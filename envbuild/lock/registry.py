@@ -1,0 +1,131 @@
+"""Resolve an image tag to its manifest digest through the registry HTTP API (OCI distribution).
+
+Anonymous bearer-token flow as public registries use it (401 + WWW-Authenticate: Bearer, fetch
+a token from the realm, retry); plain HTTP for a registry on loopback, HTTPS elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from envbuild.errors import LockError, NetworkError
+
+if TYPE_CHECKING:
+    import httpx
+
+DOCKER_HUB = "registry-1.docker.io"
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImageRef:
+    registry: str  # host[:port]
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, ref: str) -> ImageRef:
+        """Parse `[registry/]repo[:tag][@sha256:...]` as docker does (docker.io by default)."""
+        rest, _, digest = ref.partition("@")
+        if digest and not _DIGEST.match(digest):
+            raise ValueError(f"{ref!r}: the digest must be sha256: and 64 hex digits")
+        first, slash, remainder = rest.partition("/")
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            registry, path = first, remainder
+        else:
+            registry, path = DOCKER_HUB, rest
+            if "/" not in path:
+                path = "library/" + path
+        name, colon, tag = path.rpartition(":") if ":" in path else (path, "", "")
+        if not colon:
+            name, tag = path, ""
+        if not re.match(r"^[a-z0-9]+([._/-]+[a-z0-9]+)*$", name):
+            raise ValueError(f"{ref!r}: {name!r} is not a valid repository name")
+        if not tag and not digest:
+            tag = "latest"
+        return cls(registry=registry, repository=name, tag=tag or None, digest=digest or None)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if _LOOPBACK.match(self.registry) else "https"
+
+    @property
+    def display_registry(self) -> str:
+        return "docker.io" if self.registry == DOCKER_HUB else self.registry
+
+    def pinned(self, digest: str) -> str:
+        """`registry/repo@sha256:...` (Docker Hub images keep their short form)."""
+        repo = self.repository
+        if self.registry == DOCKER_HUB:
+            return f"{repo.removeprefix('library/')}@{digest}"
+        return f"{self.registry}/{repo}@{digest}"
+
+    def __str__(self) -> str:
+        base = f"{self.display_registry}/{self.repository}"
+        return base + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def _bearer_params(header: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+
+
+def resolve_digest(ref: ImageRef, *, client: httpx.Client) -> str:
+    """The manifest digest the registry serves for `ref`'s tag (an index digest for multi-arch)."""
+    import httpx
+
+    reference = ref.digest or ref.tag
+    url = f"{ref.scheme}://{ref.registry}/v2/{ref.repository}/manifests/{reference}"
+    headers = {"Accept": MANIFEST_TYPES}
+    try:
+        resp = client.get(url, headers=headers)
+        if resp.status_code == 401 and "bearer" in resp.headers.get("www-authenticate", "").lower():
+            params = _bearer_params(resp.headers["www-authenticate"])
+            token_resp = client.get(
+                params.get("realm", ""),
+                params={k: v for k, v in params.items() if k in ("service", "scope")}
+                or {"scope": f"repository:{ref.repository}:pull"},
+            )
+            if token_resp.status_code == 200:
+                body = token_resp.json()
+                token = body.get("token") or body.get("access_token")
+                resp = client.get(url, headers={**headers, "Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        raise NetworkError(
+            f"cannot reach registry {ref.display_registry} for base image {ref}: {exc}",
+            hint="check the registry address and that it is running; "
+            "`envbuild lock` keeps the pinned digest while the spec is unchanged",
+        ) from None
+    if resp.status_code in (401, 403):
+        raise LockError(
+            f"registry {ref.display_registry} refused access to base image {ref} "
+            f"(HTTP {resp.status_code})",
+            hint="the image may be private or its name misspelt; only anonymous pulls are "
+            "supported yet",
+        )
+    if resp.status_code == 404:
+        raise LockError(
+            f"base image {ref} not found in registry {ref.display_registry} (HTTP 404)",
+            hint="check the repository and tag, e.g. with `skopeo inspect`",
+        )
+    if resp.status_code != 200:
+        raise NetworkError(
+            f"registry {ref.display_registry} answered HTTP {resp.status_code} for {ref}",
+            hint="try again later, or check the registry's logs",
+        )
+    digest = resp.headers.get("docker-content-digest") or (
+        "sha256:" + hashlib.sha256(resp.content).hexdigest()
+    )
+    if ref.digest and digest != ref.digest:
+        raise LockError(f"registry serves {digest} for {ref}", hint="check the pinned digest")
+    return digest

@@ -1,0 +1,182 @@
+"""`envbuild lock` and `envbuild lock --check`: the shell around the pure lock model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from envbuild.errors import EnvbuildError, LockError, StaleLockError
+from envbuild.files import sha256_bytes, sha256_file, write_all_atomic
+from envbuild.lock.bundle import (
+    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, EnvbuildLock, ImagePin, PythonPin, parse_lock,
+    render_lock,
+)
+from envbuild.lock.platforms import targets_for
+from envbuild.lock.pylock import render_pylock, render_requirements_txt, select
+from envbuild.lock.resolvers import ResolveRequest, resolve
+from envbuild.spec import Spec, load_spec
+from envbuild.spec.requirements import RequirementSet, read_requirement_set
+from envbuild.tools import Runner
+
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockOutcome:
+    lock: EnvbuildLock
+    resolved: bool  # False: inputs unchanged, existing pins kept, nothing resolved
+    written: tuple[str, ...]  # files whose bytes changed
+    notes: tuple[str, ...]  # things the user should know (e.g. no base image)
+
+
+def input_digests(project: Path, spec: Spec, reqs: RequirementSet) -> dict[str, str]:
+    files = {spec.file, *reqs.files}
+    return {f: sha256_file(project / f) for f in sorted(files)}
+
+
+def read_lock(project: Path) -> EnvbuildLock | None:
+    path = project / LOCK_FILE
+    if not path.exists():
+        return None
+    return parse_lock(path.read_text(encoding="utf-8"))
+
+
+def _file_digest_or_none(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
+
+
+def stale_reasons(project: Path, lock: EnvbuildLock, inputs: dict[str, str]) -> list[str]:
+    """Every way the files on disk differ from what the lock recorded, one line each."""
+    reasons = []
+    for path in sorted(set(inputs) | set(lock.inputs)):
+        if path not in lock.inputs:
+            reasons.append(f"{path}: new input since the lock")
+        elif path not in inputs:
+            reasons.append(f"{path}: no longer an input")
+        elif inputs[path] != lock.inputs[path]:
+            reasons.append(f"{path}: changed since the lock")
+    for name, digest in ((lock.python.lock_file, lock.python.lock_digest),
+                         (lock.python.requirements_file, lock.python.requirements_digest)):
+        actual = _file_digest_or_none(project / name)
+        if actual is None:
+            reasons.append(f"{name}: missing")
+        elif actual != digest:
+            reasons.append(f"{name}: edited after locking")
+    return reasons
+
+
+def check_project(project: Path) -> EnvbuildLock:
+    """The CI staleness gate: raise StaleLockError naming every changed file. Writes nothing."""
+    spec = load_spec(project)
+    lock = read_lock(project)
+    if lock is None:
+        raise StaleLockError(f"no {LOCK_FILE} in {project}", changed=[LOCK_FILE],
+                             hint="run `envbuild lock` and commit the files it writes")
+    reasons = stale_reasons(project, lock, input_digests(project, spec, read_requirement_set(project, spec)))
+    if reasons:
+        raise StaleLockError(
+            "the lock is stale: " + "; ".join(reasons),
+            changed=[r.split(":", 1)[0] for r in reasons],
+            hint="run `envbuild lock` and commit the result",
+        )
+    return lock
+
+
+def _pin_base_image(spec: Spec, previous: EnvbuildLock | None, upgrade: bool, status: Status) -> ImagePin:
+    base_ref = spec.image.base
+    if base_ref is None:
+        return ImagePin(name=spec.image_name)
+    if previous and previous.image.base_ref == base_ref and previous.image.base and not upgrade:
+        return ImagePin(name=spec.image_name, base_ref=base_ref, base=previous.image.base)
+    import httpx
+
+    from envbuild.lock.registry import ImageRef, resolve_digest
+
+    try:
+        ref = ImageRef.parse(base_ref)
+    except ValueError as exc:
+        raise LockError(f"image.base: {exc}", hint="write it as registry/repository:tag") from None
+    status(f"resolving base image {base_ref}")
+    timeout = httpx.Timeout(15.0, connect=5.0)
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        digest = resolve_digest(ref, client=client)
+    return ImagePin(name=spec.image_name, base_ref=base_ref, base=ref.pinned(digest))
+
+
+def lock_project(
+    project: Path,
+    *,
+    resolver: str | None = None,
+    upgrade: bool = False,
+    upgrade_packages: tuple[str, ...] = (),
+    runner: Runner | None = None,
+    status: Status = lambda _: None,
+) -> LockOutcome:
+    spec = load_spec(project)
+    reqs = read_requirement_set(project, spec)
+    inputs = input_digests(project, spec, reqs)
+    try:
+        previous = read_lock(project)
+    except EnvbuildError:
+        previous = None  # a damaged lock is replaced by a fresh one
+    backend = resolver or (previous.resolver if previous else "uv")
+    notes = []
+    if spec.model is not None:
+        notes.append("the [model] section is not locked yet: model pinning is not supported "
+                     "by this version")
+    if spec.data.paths:
+        notes.append("the [data] section is not locked yet: data pinning is not supported "
+                     "by this version")
+    if spec.image.base is None:
+        notes.append("no image.base in the spec: locked the Python side only; image targets "
+                     "need a base image")
+
+    fresh = (previous is not None and not upgrade and not upgrade_packages
+             and backend == previous.resolver and not stale_reasons(project, previous, inputs))
+    if fresh:
+        assert previous is not None
+        return LockOutcome(lock=previous, resolved=False, written=(), notes=tuple(notes))
+
+    targets = targets_for(spec.platforms, spec.python, spec.glibc)
+    pylock_path = project / PYLOCK_FILE
+    req_path = project / REQUIREMENTS_FILE
+    keep = previous is not None and not upgrade
+    request = ResolveRequest(
+        requirements=reqs.requirements,
+        python=spec.python,
+        index_url=spec.index_url,
+        upgrade=upgrade,
+        upgrade_packages=upgrade_packages,
+        previous_pylock=pylock_path.read_text() if keep and pylock_path.is_file() else None,
+        previous_requirements=req_path.read_text() if keep and req_path.is_file() else None,
+    )
+    status(f"resolving {len(reqs.requirements)} requirements with {backend} for "
+           f"{', '.join(spec.platforms)} (Python {spec.python})")
+    candidates = resolve(backend, request, runner or Runner())
+    python_lock = select(candidates, spec.python, targets)
+    pylock_bytes = render_pylock(python_lock)
+    req_bytes = render_requirements_txt(python_lock)
+    image = _pin_base_image(spec, previous, upgrade, status)
+    lock = EnvbuildLock(
+        name=spec.name,
+        python=PythonPin(
+            version=spec.python,
+            platforms=tuple(t.platform for t in targets),
+            glibc=spec.glibc,
+            index_url=spec.index_url,
+            lock_file=PYLOCK_FILE,
+            lock_digest=sha256_bytes(pylock_bytes),
+            requirements_file=REQUIREMENTS_FILE,
+            requirements_digest=sha256_bytes(req_bytes),
+            packages=len(python_lock.packages),
+        ),
+        image=image,
+        inputs=inputs,
+        resolver=backend,
+    )
+    files = {pylock_path: pylock_bytes, req_path: req_bytes, project / LOCK_FILE: render_lock(lock)}
+    written = tuple(p.name for p, data in files.items()
+                    if not p.is_file() or p.read_bytes() != data)
+    write_all_atomic(files)  # envbuild.lock last: it commits the change
+    return LockOutcome(lock=lock, resolved=True, written=written, notes=tuple(notes))

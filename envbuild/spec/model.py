@@ -1,0 +1,116 @@
+"""Frozen domain types of the spec. Pure: no file access here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+# Debian bookworm's glibc: the newest manylinux tag a wheel may carry to run on the default base.
+DEFAULT_GLIBC = "2.36"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImageSpec:
+    base: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        return cls(base=d.get("base"), name=d.get("name"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (("base", self.base), ("name", self.name)) if v is not None}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSpec:
+    """Room for the model issue: parsed and validated, not locked yet."""
+
+    uri: str
+    registry: str = "mlflow"
+    tracking_uri: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        return cls(
+            uri=d["uri"], registry=d.get("registry", "mlflow"), tracking_uri=d.get("tracking_uri")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"registry": self.registry, "uri": self.uri}
+        if self.tracking_uri is not None:
+            out["tracking_uri"] = self.tracking_uri
+        return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataSpec:
+    """Room for the data issue: parsed and validated, not locked yet."""
+
+    paths: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        return cls(paths=tuple(d.get("paths", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paths": list(self.paths)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Spec:
+    name: str
+    python: str = "3.11"
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    # Requirement sources, relative to the project: requirements files, or "pyproject.toml"
+    # for PEP 621 [project].dependencies / Poetry's [tool.poetry.dependencies].
+    requirements: tuple[str, ...] = ()
+    index_url: str | None = None
+    glibc: str = DEFAULT_GLIBC
+    image: ImageSpec = field(default_factory=ImageSpec)
+    model: ModelSpec | None = None
+    data: DataSpec = field(default_factory=DataSpec)
+    # Where the spec was read from (relative file name, and "tool.envbuild" inside pyproject).
+    file: str = "envbuild.toml"
+    section: str = ""
+
+    @property
+    def image_name(self) -> str:
+        return self.image.name or self.name
+
+    def key(self, name: str) -> str:
+        """The key path of `name` as the user wrote it, for error messages."""
+        return f"{self.section}.{name}" if self.section else name
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, file: str = "envbuild.toml", section: str = "") -> Spec:
+        return cls(
+            name=d["name"],
+            python=d.get("python", "3.11"),
+            platforms=tuple(d.get("platforms", DEFAULT_PLATFORMS)),
+            requirements=tuple(d.get("requirements", ())),
+            index_url=d.get("index_url"),
+            glibc=d.get("glibc", DEFAULT_GLIBC),
+            image=ImageSpec.from_dict(d.get("image", {})),
+            model=ModelSpec.from_dict(d["model"]) if "model" in d else None,
+            data=DataSpec.from_dict(d.get("data", {})),
+            file=file,
+            section=section,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "python": self.python,
+            "platforms": list(self.platforms),
+            "requirements": list(self.requirements),
+            "glibc": self.glibc,
+            "image": self.image.to_dict(),
+            "data": self.data.to_dict(),
+        }
+        if self.index_url is not None:
+            out["index_url"] = self.index_url
+        if self.model is not None:
+            out["model"] = self.model.to_dict()
+        return out
