@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import tomlkit
 from packaging.markers import InvalidMarker, Marker
@@ -33,7 +34,7 @@ class Wheel:
     def from_dict(cls, d: dict[str, Any]) -> Wheel:
         url = d["url"]
         return cls(
-            name=d.get("name") or url.rsplit("/", 1)[-1],
+            name=d.get("name") or unquote(urlsplit(url).path.rsplit("/", 1)[-1]),
             url=url,
             size=d.get("size"),
             sha256=d["hashes"]["sha256"],

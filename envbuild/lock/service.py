@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envbuild.errors import EnvbuildError, LockError, StaleLockError
-from envbuild.files import sha256_bytes, sha256_file, write_all_atomic
+from envbuild.files import sha256_file, write_all_atomic
+from envbuild.lock.assemble import assemble
 from envbuild.lock.bundle import (
-    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, EnvbuildLock, ImagePin, PythonPin, parse_lock,
-    render_lock,
+    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, EnvbuildLock, ImagePin, parse_lock,
 )
-from envbuild.lock.platforms import targets_for
-from envbuild.lock.pylock import render_pylock, render_requirements_txt, select
 from envbuild.lock.resolvers import ResolveRequest, resolve
 from envbuild.spec import Spec, load_spec
 from envbuild.spec.requirements import RequirementSet, read_requirement_set
@@ -116,12 +114,13 @@ def lock_project(
     spec = load_spec(project)
     reqs = read_requirement_set(project, spec)
     inputs = input_digests(project, spec, reqs)
+    notes = []
     try:
         previous = read_lock(project)
-    except EnvbuildError:
-        previous = None  # a damaged lock is replaced by a fresh one
+    except EnvbuildError as exc:
+        previous = None  # a damaged or hand-edited lock is replaced by a fresh one
+        notes.append(f"replacing {LOCK_FILE}: {exc.message}")
     backend = resolver or (previous.resolver if previous else "uv")
-    notes = []
     if spec.model is not None:
         notes.append("the [model] section is not locked yet: model pinning is not supported "
                      "by this version")
@@ -138,7 +137,6 @@ def lock_project(
         assert previous is not None
         return LockOutcome(lock=previous, resolved=False, written=(), notes=tuple(notes))
 
-    targets = targets_for(spec.platforms, spec.python, spec.glibc)
     pylock_path = project / PYLOCK_FILE
     req_path = project / REQUIREMENTS_FILE
     keep = previous is not None and not upgrade
@@ -154,28 +152,13 @@ def lock_project(
     status(f"resolving {len(reqs.requirements)} requirements with {backend} for "
            f"{', '.join(spec.platforms)} (Python {spec.python})")
     candidates = resolve(backend, request, runner or Runner())
-    python_lock = select(candidates, spec.python, targets)
-    pylock_bytes = render_pylock(python_lock)
-    req_bytes = render_requirements_txt(python_lock)
     image = _pin_base_image(spec, previous, upgrade, status)
-    lock = EnvbuildLock(
-        name=spec.name,
-        python=PythonPin(
-            version=spec.python,
-            platforms=tuple(t.platform for t in targets),
-            glibc=spec.glibc,
-            index_url=spec.index_url,
-            lock_file=PYLOCK_FILE,
-            lock_digest=sha256_bytes(pylock_bytes),
-            requirements_file=REQUIREMENTS_FILE,
-            requirements_digest=sha256_bytes(req_bytes),
-            packages=len(python_lock.packages),
-        ),
-        image=image,
-        inputs=inputs,
+    lock, rendered = assemble(
+        name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
+        index_url=spec.index_url, candidates=candidates, image=image, inputs=inputs,
         resolver=backend,
     )
-    files = {pylock_path: pylock_bytes, req_path: req_bytes, project / LOCK_FILE: render_lock(lock)}
+    files = {project / name: data for name, data in rendered.items()}
     written = tuple(p.name for p, data in files.items()
                     if not p.is_file() or p.read_bytes() != data)
     write_all_atomic(files)  # envbuild.lock last: it commits the change

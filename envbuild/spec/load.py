@@ -41,6 +41,8 @@ def _strings(allowed: tuple[str, ...] | None = None) -> Check:
         for v in value:
             if allowed is not None and v not in allowed:
                 return f"{v!r} is not supported (supported: {', '.join(allowed)})"
+        if len(set(value)) != len(value):
+            return "an entry repeats"
         return None
 
     return check
@@ -116,8 +118,6 @@ def parse_spec(text: str, *, file: str = SPEC_FILE, section: str = "") -> Spec:
     prefix = f"{section}." if section else ""
     _validate(table, SCHEMA, file, prefix)
     _require(table, file, prefix)
-    if len(set(table.get("platforms", []))) != len(table.get("platforms", [0])):
-        raise SpecError("platforms repeat", file=file, key=prefix + "platforms", hint="")
     return Spec.from_dict(table, file=file, section=section)
 
 

@@ -8,7 +8,7 @@ user wrote things in.
 
 from __future__ import annotations
 
-import shlex
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,8 @@ PYPROJECT = "pyproject.toml"
 # Options that change what is installed rather than which index is asked: not supported.
 _UNSUPPORTED = ("-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f",
                 "--find-links", "--no-index", "-c", "--constraint")
+
+_HASH_OPTION = re.compile(r"\s--hash[=\s]\S+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,7 +77,7 @@ def read_requirements_file(
         raise SpecError(f"cannot read {rel}: {exc}", file=spec_file, key=key, hint="") from None
     reqs: list[Requirement] = []
     for number, line in _logical_lines(text):
-        words = shlex.split(line)
+        words = line.split()
         if words[0] in ("-r", "--requirement") and len(words) == 2:
             include = (Path(rel).parent / words[1]).as_posix()
             reqs += read_requirements_file(project, include, spec_file, key, seen)
@@ -89,7 +91,7 @@ def read_requirements_file(
                                 file=spec_file, key=key, hint=hint)
             raise SpecError(f"{rel}:{number}: unknown option {option}", file=spec_file,
                             key=key, hint=hint)
-        text_req = " ".join(w for w in words if not w.startswith("--hash"))
+        text_req = _HASH_OPTION.sub("", line).strip()
         try:
             req = Requirement(text_req)
         except InvalidRequirement as exc:
