@@ -46,6 +46,17 @@ class StaleLockError(LockError):
         self.changed = tuple(changed)
 
 
+def _without_traceback_frames(text: str) -> list[str]:
+    """A tool's output minus Python traceback frames (pip-compile prints them on failure)."""
+    keep = []
+    for line in text.strip().splitlines():
+        stripped = line.strip()
+        if line.startswith("  File ") or line.startswith("    ") or set(stripped) <= {"^", "~"}:
+            continue
+        keep.append(line)
+    return keep
+
+
 class ToolError(EnvbuildError):
     """A subprocess failed; keeps argv, exit code and the tail of stderr."""
 
@@ -63,7 +74,8 @@ class ToolError(EnvbuildError):
         super().__init__(message, hint=hint)
         self.argv = tuple(argv)
         self.returncode = returncode
-        self.stderr_tail = "\n".join(stderr.strip().splitlines()[-15:])
+        self.stderr = stderr
+        self.stderr_tail = "\n".join(_without_traceback_frames(stderr)[-15:])
 
 
 class IntegrityError(EnvbuildError):

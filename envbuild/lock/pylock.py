@@ -118,6 +118,18 @@ def _applies(marker: str | None, target: Target) -> bool:
         raise LockError(f"the resolver returned an invalid marker {marker!r}: {exc}") from None
 
 
+def _canonical_marker(needed_by: list[Target], targets: tuple[Target, ...]) -> str | None:
+    """The resolver's marker restated as the targets it selects.
+
+    Resolvers write the same condition in different words from run to run (uv adds
+    `python_full_version >= '3.11'` or leaves it out depending on its preferences); the lock is
+    only valid for its targets anyway, so naming them makes the marker canonical.
+    """
+    if len(needed_by) == len(targets):
+        return None
+    return " or ".join(f"({t.environment_marker})" for t in needed_by)
+
+
 def select(candidates: list[dict[str, Any]], python: str, targets: tuple[Target, ...]) -> PythonLock:
     """Keep, per target, the best wheel of every package the target needs.
 
@@ -145,9 +157,8 @@ def select(candidates: list[dict[str, Any]], python: str, targets: tuple[Target,
                 )
             chosen[best.name] = best
         wheels = tuple(sorted(chosen.values(), key=lambda w: w.name))
-        packages.append(
-            LockedPackage(name=name, version=str(cand["version"]), marker=marker, wheels=wheels)
-        )
+        packages.append(LockedPackage(name=name, version=str(cand["version"]),
+                                      marker=_canonical_marker(needed_by, targets), wheels=wheels))
     return PythonLock(python=python, targets=targets, packages=tuple(packages))
 
 

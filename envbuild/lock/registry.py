@@ -24,6 +24,8 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
 
 
@@ -50,7 +52,7 @@ class ImageRef:
         name, colon, tag = path.rpartition(":") if ":" in path else (path, "", "")
         if not colon:
             name, tag = path, ""
-        if not re.match(r"^[a-z0-9]+([._/-]+[a-z0-9]+)*$", name):
+        if not _REPOSITORY.match(name):
             raise ValueError(f"{ref!r}: {name!r} is not a valid repository name")
         if not tag and not digest:
             tag = "latest"

@@ -9,7 +9,6 @@ and ignore the machine's own pip/uv configuration, so the result is the same on 
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 import sys
 import tempfile
@@ -73,12 +72,29 @@ def uv_argv(uv: str, req: ResolveRequest) -> list[str]:
     return argv + _upgrade_args(req)
 
 
+_EXPLANATIONS = (
+    (r"No matching distribution found for (\S+)", "no version of {0} is on the index"),
+    (r"Could not find a version that satisfies the requirement (\S+)", "no version of {0} fits"),
+    (r"Requirements conflict: (.+)", "conflicting requirements: {0}"),
+    (r"╰─▶ (.+)", "{0}"),
+)
+
+
+def _explain(text: str) -> str:
+    """The one line of a resolver's failure that says why."""
+    for pattern, template in _EXPLANATIONS:
+        if match := re.search(pattern, text):
+            return template.format(match.group(1).strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "the resolver gave no reason"
+
+
 def classify_failure(exc: ToolError, tool: str, index: str) -> LockError | NetworkError | ToolError:
     """Turn a resolver's failure into the error a user can act on."""
-    text = exc.stderr_tail
+    text = exc.stderr
     lower = text.lower()
     if any(s in lower for s in ("failed to fetch", "dns error", "connection refused",
-                                "could not connect", "failed to establish a new connection",
+                                "could not connect", "failed to establish a new connection", "newconnectionerror",
                                 "max retries exceeded", "network is unreachable",
                                 "error sending request")):
         return NetworkError(f"{tool} could not reach the package index {index}",
@@ -93,9 +109,8 @@ def classify_failure(exc: ToolError, tool: str, index: str) -> LockError | Netwo
                          "that ships wheels, or use the uv resolver")
     if "no solution found" in lower or "resolutionimpossible" in lower or \
             "could not find a version" in lower or "no matching distribution" in lower:
-        detail = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        return LockError(f"the requirements cannot be satisfied: {detail}",
-                         hint=f"{tool} says why below; loosen or fix the named requirement")
+        return LockError(f"the requirements cannot be satisfied: {_explain(text)}",
+                         hint=f"{tool}'s own words are above; loosen or fix the named requirement")
     return exc
 
 
@@ -136,9 +151,8 @@ def parse_pinned_requirements(text: str) -> list[tuple[str, str, str | None, tup
         line = line.split("#", 1)[0].strip() if line.lstrip().startswith("#") else line.strip()
         if not line:
             continue
-        words = shlex.split(line)
-        hashes = tuple(w.split(":", 1)[1] for w in words if w.startswith("--hash=sha256:"))
-        spec = " ".join(w for w in words if not w.startswith("--hash"))
+        hashes = tuple(re.findall(r"--hash[=\s]sha256:([0-9a-f]+)", line))
+        spec = re.sub(r"\s*--hash[=\s]\S+", "", line)
         head, _, marker = spec.partition(";")
         name, _, version = head.strip().partition("==")
         out.append((name.strip(), version.strip(), marker.strip() or None, hashes))

@@ -44,7 +44,8 @@ def test_select_keeps_one_best_wheel_per_target_and_drops_foreign_packages() -> 
         "numpy-2.3.4-cp311-cp311-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl",
         "numpy-2.3.4-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
     ]
-    assert by_name["arm-helper"].marker == "platform_machine == 'aarch64'"
+    assert by_name["arm-helper"].marker == "(sys_platform == 'linux' and platform_machine == 'aarch64')"
+    assert by_name["zipp"].marker is None  # true on every target: no marker
     amd = lock.wheels_for(TARGETS[0])
     assert "arm-helper" not in {p.name for p, _ in amd}
     assert {p.name for p, _ in lock.wheels_for(TARGETS[1])} >= {"arm-helper", "numpy"}
