@@ -24,6 +24,7 @@ def assemble(
     image: ImagePin,
     inputs: Mapping[str, str],
     resolver: str,
+    requirements_file: str = REQUIREMENTS_FILE,
 ) -> tuple[EnvbuildLock, dict[str, bytes]]:
     """The lock and the files to write, in write order (envbuild.lock last: it commits)."""
     targets = targets_for(platforms, python, glibc)
@@ -39,7 +40,7 @@ def assemble(
             index_url=index_url,
             lock_file=PYLOCK_FILE,
             lock_digest=sha256_bytes(pylock_bytes),
-            requirements_file=REQUIREMENTS_FILE,
+            requirements_file=requirements_file,
             requirements_digest=sha256_bytes(req_bytes),
             packages=len(python_lock.packages),
         ),
@@ -47,5 +48,5 @@ def assemble(
         inputs=dict(inputs),
         resolver=resolver,
     )
-    files = {PYLOCK_FILE: pylock_bytes, REQUIREMENTS_FILE: req_bytes, LOCK_FILE: render_lock(lock)}
+    files = {PYLOCK_FILE: pylock_bytes, requirements_file: req_bytes, LOCK_FILE: render_lock(lock)}
     return lock, files

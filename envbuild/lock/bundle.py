@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 LOCK_FILE = "envbuild.lock"
 PYLOCK_FILE = "pylock.toml"
 REQUIREMENTS_FILE = "requirements.txt"
+REQUIREMENTS_LOCK_FILE = "requirements.lock.txt"  # when requirements.txt is itself an input
 
 
 def inputs_digest(files: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ from envbuild.errors import EnvbuildError, LockError, StaleLockError
 from envbuild.files import sha256_file, write_all_atomic
 from envbuild.lock.assemble import assemble
 from envbuild.lock.bundle import (
-    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, EnvbuildLock, ImagePin, parse_lock,
+    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, REQUIREMENTS_LOCK_FILE, EnvbuildLock, ImagePin, parse_lock,
 )
 from envbuild.lock.resolvers import ResolveRequest, resolve
 from envbuild.spec import Spec, load_spec
@@ -137,8 +137,10 @@ def lock_project(
         assert previous is not None
         return LockOutcome(lock=previous, resolved=False, written=(), notes=tuple(notes))
 
+    # The derived requirements.txt must never overwrite a requirements.txt the user wrote.
+    req_name = REQUIREMENTS_LOCK_FILE if REQUIREMENTS_FILE in inputs else REQUIREMENTS_FILE
     pylock_path = project / PYLOCK_FILE
-    req_path = project / REQUIREMENTS_FILE
+    req_path = project / req_name
     keep = previous is not None and not upgrade
     request = ResolveRequest(
         requirements=reqs.requirements,
@@ -156,7 +158,7 @@ def lock_project(
     lock, rendered = assemble(
         name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
         index_url=spec.index_url, candidates=candidates, image=image, inputs=inputs,
-        resolver=backend,
+        resolver=backend, requirements_file=req_name,
     )
     files = {project / name: data for name, data in rendered.items()}
     written = tuple(p.name for p, data in files.items()

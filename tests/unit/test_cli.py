@@ -216,3 +216,13 @@ def test_show(tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_resolver:
     assert [p["name"] for p in data["packages"]] == ["arm-helper", "numpy", "quote-pkg", "zipp"]
     code, out, _ = run(capsys, "-C", str(project), "show")
     assert "numpy==2.3.4  [2 wheel(s)]" in out and data["bundle"] in out
+
+
+def test_requirements_txt_input_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     fake_resolver: list[Any]) -> None:
+    (tmp_path / "envbuild.toml").write_text('name = "p"\nrequirements = ["requirements.txt"]\n')
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    assert run(capsys, "-C", str(tmp_path), "lock")[0] == 0
+    assert (tmp_path / "requirements.txt").read_text() == "numpy\n"
+    assert "--hash=sha256:" in (tmp_path / "requirements.lock.txt").read_text()
+    assert run(capsys, "-C", str(tmp_path), "lock", "--check")[0] == 0
