@@ -23,7 +23,7 @@ typical use:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from envbuild.lock.resolvers import RESOLVERS
+    from envbuild.lock import RESOLVERS
 
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: the flags may stand before or after the command without one hiding the other.

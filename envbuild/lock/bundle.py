@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import tomlkit
-
 from envbuild.errors import LockError
 
 FORMAT_VERSION = 1
@@ -169,6 +167,8 @@ def _sorted(value: Any) -> Any:
 
 def canonical_toml(data: Mapping[str, Any]) -> bytes:
     """Keys sorted at every level; scalars before tables (TOML requires it), `\\n` endings."""
+    import tomlkit  # only when writing: a no-change `envbuild lock` never renders
+
     text = tomlkit.dumps(_sorted(data))
     return (text.rstrip("\n") + "\n").encode()
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.errors import LockError, NetworkError, ToolError
+from envbuild.lock import RESOLVERS
 from envbuild.tools import Runner
 
 DEFAULT_INDEX = "https://pypi.org/simple"
-RESOLVERS = ("uv", "pip-tools")
 RESOLVE_TIMEOUT = 900.0
 
 

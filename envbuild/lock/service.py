@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from envbuild.errors import EnvbuildError, LockError, StaleLockError
 from envbuild.files import sha256_file, write_all_atomic
-from envbuild.lock.assemble import assemble
 from envbuild.lock.bundle import (
     LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, REQUIREMENTS_LOCK_FILE, EnvbuildLock, ImagePin, parse_lock,
 )
-from envbuild.lock.resolvers import ResolveRequest, resolve
 from envbuild.spec import Spec, load_spec
 from envbuild.spec.requirements import RequirementSet, read_requirement_set
 from envbuild.tools import Runner
@@ -26,6 +25,13 @@ class LockOutcome:
     resolved: bool  # False: inputs unchanged, existing pins kept, nothing resolved
     written: tuple[str, ...]  # files whose bytes changed
     notes: tuple[str, ...]  # things the user should know (e.g. no base image)
+
+
+def resolve(backend: str, request: Any, runner: Runner) -> list[dict[str, Any]]:
+    """The resolver backends, imported only when something must be resolved."""
+    from envbuild.lock.resolvers import resolve as run_backend
+
+    return run_backend(backend, request, runner)
 
 
 def input_digests(project: Path, spec: Spec, reqs: RequirementSet) -> dict[str, str]:
@@ -136,6 +142,10 @@ def lock_project(
     if fresh:
         assert previous is not None
         return LockOutcome(lock=previous, resolved=False, written=(), notes=tuple(notes))
+
+    # Resolving needs the heavy modules; a no-change run (above) never imports them.
+    from envbuild.lock.assemble import assemble
+    from envbuild.lock.resolvers import ResolveRequest
 
     # The derived requirements.txt must never overwrite a requirements.txt the user wrote.
     req_name = REQUIREMENTS_LOCK_FILE if REQUIREMENTS_FILE in inputs else REQUIREMENTS_FILE
