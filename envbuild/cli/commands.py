@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from envbuild.cli.output import emit_json, info, note, progress
@@ -120,3 +121,37 @@ def cmd_show(args: argparse.Namespace) -> int:
         marker = f"  ; {p['marker']}" if p["marker"] else ""
         out.write(f"  {p['name']}=={p['version']}  [{len(p['wheels'])} wheel(s)]{marker}\n")
     return 0
+
+
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
+    from envbuild.lock import RESOLVERS
+
+    init = command("init", "write a commented envbuild.toml for this project",
+                   "Write a commented envbuild.toml from the requirements.in / requirements.txt "
+                   "or pyproject.toml found in the project. `envbuild lock` accepts it as it is.\n\n"
+                   "example:\n  envbuild init --base 127.0.0.1:5000/envbuild/python:3.11", cmd_init)
+    init.add_argument("--base", metavar="IMAGE", help="the base image (registry/repo:tag)")
+    init.add_argument("--name", help="the bundle name (default: the directory's name)")
+    init.add_argument("--python", help="the Python version (default: this interpreter's)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing envbuild.toml")
+
+    lock = command("lock", "resolve and pin the Python packages and base image",
+                   "Resolve the spec's requirements for every target platform and write\n"
+                   "pylock.toml (PEP 751), requirements.txt (with --hash lines) and envbuild.lock.\n"
+                   "With nothing changed it keeps every pin and resolves nothing.\n\n"
+                   "examples:\n  envbuild lock\n  envbuild lock --upgrade-package pandas\n"
+                   "  envbuild lock --check        # CI: non-zero when the lock is stale", cmd_lock)
+    lock.add_argument("--resolver", choices=RESOLVERS,
+                      help="resolver backend (default: the lock's, else uv)")
+    lock.add_argument("--upgrade", action="store_true",
+                      help="re-resolve everything, base image included")
+    lock.add_argument("--upgrade-package", action="append", default=[], metavar="NAME",
+                      help="re-resolve this package only (repeatable)")
+    lock.add_argument("--check", action="store_true",
+                      help="only check that the lock is fresh; write nothing (exit 5 if stale)")
+    lock.add_argument("--json", action="store_true", help="print a JSON result on stdout")
+
+    show = command("show", "print what the lock pins",
+                   "Print the lock's summary: bundle id, base image, Python packages.\n\n"
+                   "example:\n  envbuild show --json | jq .bundle", cmd_show)
+    show.add_argument("--json", action="store_true", help="print JSON on stdout")

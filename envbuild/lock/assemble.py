@@ -25,6 +25,8 @@ def assemble(
     inputs: Mapping[str, str],
     resolver: str,
     requirements_file: str = REQUIREMENTS_FILE,
+    model: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> tuple[EnvbuildLock, dict[str, bytes]]:
     """The lock and the files to write, in write order (envbuild.lock last: it commits)."""
     targets = targets_for(platforms, python, glibc)
@@ -47,6 +49,8 @@ def assemble(
         image=image,
         inputs=dict(inputs),
         resolver=resolver,
+        model=dict(model or {}),
+        data=dict(data or {}),
     )
     files = {PYLOCK_FILE: pylock_bytes, requirements_file: req_bytes, LOCK_FILE: render_lock(lock)}
     return lock, files

@@ -169,6 +169,8 @@ def lock_project(
         name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
         index_url=spec.index_url, candidates=candidates, image=image, inputs=inputs,
         resolver=backend, requirements_file=req_name,
+        # The model and data tables are pinned by their own commands; a re-lock keeps them.
+        model=previous.model if previous else None, data=previous.data if previous else None,
     )
     files = {project / name: data for name, data in rendered.items()}
     written = tuple(p.name for p, data in files.items()
