@@ -103,10 +103,11 @@ def resolve_digest(ref: ImageRef, *, client: httpx.Client) -> str:
                 token = body.get("token") or body.get("access_token")
                 resp = client.get(url, headers={**headers, "Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
+        reason = str(exc).split("] ", 1)[-1] or type(exc).__name__  # drop "[Errno 111] "
         raise NetworkError(
-            f"cannot reach registry {ref.display_registry} for base image {ref}: {exc}",
-            hint="check the registry address and that it is running; "
-            "`envbuild lock` keeps the pinned digest while the spec is unchanged",
+            f"cannot reach registry {ref.display_registry} for base image {ref}: {reason}",
+            hint="check the registry address and that it is running; once pinned, the digest "
+            "is kept and the registry is not asked again while image.base is unchanged",
         ) from None
     if resp.status_code in (401, 403):
         raise LockError(
@@ -116,9 +117,12 @@ def resolve_digest(ref: ImageRef, *, client: httpx.Client) -> str:
             "supported yet",
         )
     if resp.status_code == 404:
+        what = f"digest {ref.digest}" if ref.digest else f"tag {ref.tag!r}"
         raise LockError(
-            f"base image {ref} not found in registry {ref.display_registry} (HTTP 404)",
-            hint="check the repository and tag, e.g. with `skopeo inspect`",
+            f"base image {ref} not found in registry {ref.display_registry}: it has no "
+            f"{what} in {ref.repository} (HTTP 404)",
+            hint=f"check the repository and {'digest' if ref.digest else 'tag'}, "
+            "e.g. with `skopeo inspect`",
         )
     if resp.status_code != 200:
         raise NetworkError(

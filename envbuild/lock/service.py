@@ -163,8 +163,9 @@ def lock_project(
     )
     status(f"resolving {len(reqs.requirements)} requirements with {backend} for "
            f"{', '.join(spec.platforms)} (Python {spec.python})")
-    candidates = resolve(backend, request, runner or Runner())
+    # The registry first: a typo in image.base fails in a second, not after a long resolve.
     image = _pin_base_image(spec, previous, upgrade, status)
+    candidates = resolve(backend, request, runner or Runner())
     lock, rendered = assemble(
         name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
         index_url=spec.index_url, candidates=candidates, image=image, inputs=inputs,
