@@ -161,10 +161,10 @@ def lock_project(
         previous_pylock=pylock_path.read_text() if keep and pylock_path.is_file() else None,
         previous_requirements=req_path.read_text() if keep and req_path.is_file() else None,
     )
-    status(f"resolving {len(reqs.requirements)} requirements with {backend} for "
-           f"{', '.join(spec.platforms)} (Python {spec.python})")
     # The registry first: a typo in image.base fails in a second, not after a long resolve.
     image = _pin_base_image(spec, previous, upgrade, status)
+    status(f"resolving {len(reqs.requirements)} requirements with {backend} for "
+           f"{', '.join(spec.platforms)} (Python {spec.python})")
     candidates = resolve(backend, request, runner or Runner())
     lock, rendered = assemble(
         name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
