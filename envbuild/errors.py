@@ -51,7 +51,7 @@ def _without_traceback_frames(text: str) -> list[str]:
     keep = []
     for line in text.strip().splitlines():
         stripped = line.strip()
-        if line.startswith("  File ") or line.startswith("    ") or set(stripped) <= {"^", "~"}:
+        if line.startswith(("  File ", "    ")) or set(stripped) <= {"^", "~"}:
             continue
         keep.append(line)
     return keep

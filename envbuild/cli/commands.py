@@ -91,22 +91,15 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from envbuild.errors import LockError
-    from envbuild.lock.bundle import LOCK_FILE
-    from envbuild.lock.platforms import targets_for
-    from envbuild.lock.pylock import parse_pylock
-    from envbuild.lock.service import read_lock
+    from envbuild.lock.loaded import load_bundle
 
-    project = args.project
-    lock = read_lock(project)
-    if lock is None:
-        raise LockError(f"no {LOCK_FILE} in {project}", hint="run `envbuild lock` first")
-    targets = targets_for(lock.python.platforms, lock.python.version, lock.python.glibc)
-    pylock = parse_pylock((project / lock.python.lock_file).read_text(), targets=targets)
-    packages = [{"name": p.name, "version": p.version, "marker": p.marker,
-                 "wheels": [{"name": w.name, "sha256": w.sha256} for w in p.wheels]}
-                for p in sorted(pylock.packages, key=lambda p: p.sort_key)]
+    bundle = load_bundle(args.project)
+    lock = bundle.lock
+    ordered = sorted(bundle.python.packages, key=lambda p: p.sort_key)
     if args.json:
+        packages = [{"name": p.name, "version": p.version, "marker": p.marker,
+                     "wheels": [{"name": w.name, "sha256": w.sha256} for w in p.wheels]}
+                    for p in ordered]
         emit_json({**_lock_summary(lock), "packages": packages, "inputs": dict(lock.inputs),
                    "model": dict(lock.model) or None, "data": dict(lock.data) or None})
         return 0
@@ -116,10 +109,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     out.write(f"python      {lock.python.version} on {', '.join(lock.python.platforms)}\n")
     out.write(f"base image  {lock.image.base or '(none: Python side only)'}\n")
     out.write(f"model       {'(none)' if not lock.model else lock.model}\n")
-    out.write(f"packages    {len(packages)} ({lock.python.lock_file}, resolved by {lock.resolver})\n")
-    for p in packages:
-        marker = f"  ; {p['marker']}" if p["marker"] else ""
-        out.write(f"  {p['name']}=={p['version']}  [{len(p['wheels'])} wheel(s)]{marker}\n")
+    out.write(f"packages    {len(ordered)} ({lock.python.lock_file}, resolved by {lock.resolver})\n")
+    for p in ordered:
+        marker = f"  ; {p.marker}" if p.marker else ""
+        out.write(f"  {p.name}=={p.version}  [{len(p.wheels)} wheel(s)]{marker}\n")
     return 0
 
 

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.project = getattr(args, "project", Path("."))
     try:
         return int(args.handler(args))
-    except (Exception, KeyboardInterrupt) as exc:  # rendered, never a bare traceback
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - rendered, never a traceback
         return report_error(exc, verbose=args.verbose, as_json=getattr(args, "json", False))
 
 

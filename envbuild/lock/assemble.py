@@ -7,7 +7,13 @@ from typing import Any
 
 from envbuild.files import sha256_bytes
 from envbuild.lock.bundle import (
-    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, EnvbuildLock, ImagePin, PythonPin, render_lock,
+    LOCK_FILE,
+    PYLOCK_FILE,
+    REQUIREMENTS_FILE,
+    EnvbuildLock,
+    ImagePin,
+    PythonPin,
+    render_lock,
 )
 from envbuild.lock.platforms import targets_for
 from envbuild.lock.pylock import render_pylock, render_requirements_txt, select

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import httpx
 
 DOCKER_HUB = "registry-1.docker.io"
-MANIFEST_TYPES = ", ".join([
+MANIFEST_TYPES = ", ".join([  # noqa: FLY002 - one media type a line
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json",

@@ -101,7 +101,7 @@ def classify_failure(exc: ToolError, tool: str, index: str) -> LockError | Netwo
                             hint="check the network and index_url in the spec; "
                             "a lock that is up to date needs no network")
     built = re.search(r"(?:Failed to build|metadata-generation-failed.*?╰─>)\s*([A-Za-z0-9_.-]+)",
-                      text, re.S) or re.search(r"[Ff]ailed to (?:build|download)\s+`?([A-Za-z0-9_.-]+)", text)
+                      text, re.DOTALL) or re.search(r"[Ff]ailed to (?:build|download)\s+`?([A-Za-z0-9_.-]+)", text)
     if built or "subprocess-exited-with-error" in lower:
         name = built.group(1) if built else "a package"
         return LockError(f"{tool} fell back to building {name} from source, and the build failed",

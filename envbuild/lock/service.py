@@ -10,7 +10,13 @@ from typing import Any
 from envbuild.errors import EnvbuildError, LockError, StaleLockError
 from envbuild.files import sha256_file, write_all_atomic
 from envbuild.lock.bundle import (
-    LOCK_FILE, PYLOCK_FILE, REQUIREMENTS_FILE, REQUIREMENTS_LOCK_FILE, EnvbuildLock, ImagePin, parse_lock,
+    LOCK_FILE,
+    PYLOCK_FILE,
+    REQUIREMENTS_FILE,
+    REQUIREMENTS_LOCK_FILE,
+    EnvbuildLock,
+    ImagePin,
+    parse_lock,
 )
 from envbuild.spec import Spec, load_spec
 from envbuild.spec.requirements import RequirementSet, read_requirement_set

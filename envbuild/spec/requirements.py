@@ -133,7 +133,7 @@ def _poetry_requirements(project: Path, spec_file: str, key: str) -> list[Requir
 
     try:
         poetry = Factory().create_poetry(project)
-    except Exception as exc:  # poetry-core raises a variety of its own errors
+    except Exception as exc:  # noqa: BLE001 - poetry-core raises many error types of its own
         raise SpecError(f"pyproject.toml: poetry-core could not read it: {exc}",
                         file=spec_file, key=key, hint="check [tool.poetry]") from None
     return [Requirement(dep.to_pep_508()) for dep in poetry.package.requires

@@ -6,7 +6,13 @@ import pytest
 
 from envbuild.errors import LockError
 from envbuild.lock.bundle import (
-    EnvbuildLock, ImagePin, PythonPin, canonical_toml, inputs_digest, parse_lock, render_lock,
+    EnvbuildLock,
+    ImagePin,
+    PythonPin,
+    canonical_toml,
+    inputs_digest,
+    parse_lock,
+    render_lock,
 )
 
 

@@ -183,7 +183,7 @@ def test_full_disk_leaves_every_file_as_it_was(tmp_path: Path, capsys: pytest.Ca
     assert run(capsys, "-C", str(project), "lock")[0] == 0
     before = {p.name: p.read_bytes() for p in project.iterdir()}
     (project / "requirements.in").write_text("numpy\n")
-    import envbuild.files as files
+    from envbuild import files
 
     real = files._write_temp
     def flaky(path: Path, data: bytes) -> Path:

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from envbuild.errors import LockError
 from envbuild.lock.platforms import Target, targets_for
 from envbuild.lock.pylock import (
-    LockedPackage, PythonLock, Wheel, parse_pylock, render_pylock, render_requirements_txt, select,
+    LockedPackage,
+    PythonLock,
+    Wheel,
+    parse_pylock,
+    render_pylock,
+    render_requirements_txt,
+    select,
 )
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "basic"

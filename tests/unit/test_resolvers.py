@@ -6,8 +6,14 @@ import pytest
 
 from envbuild.errors import LockError, NetworkError, ToolError
 from envbuild.lock.resolvers import (
-    ResolveRequest, classify_failure, parse_pinned_requirements, pip_compile_argv,
-    requirements_in, resolve, resolve_pip_tools, uv_argv,
+    ResolveRequest,
+    classify_failure,
+    parse_pinned_requirements,
+    pip_compile_argv,
+    requirements_in,
+    resolve,
+    resolve_pip_tools,
+    uv_argv,
 )
 from envbuild.tools import Result, Runner
 
