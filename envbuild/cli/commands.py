@@ -116,6 +116,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from envbuild.lock.diff import diff_bundles
+    from envbuild.lock.sides import read_side
+    from envbuild.tools import Runner
+
+    runner = Runner()
+    old = read_side(args.project, args.old, runner)
+    new = read_side(args.project, args.new, runner)
+    changes = diff_bundles(old, new)
+    if args.json:
+        emit_json({"ok": True, "old": old.lock.bundle_id, "new": new.lock.bundle_id,
+                   "changes": [c.to_dict() for c in changes]})
+    elif not changes:
+        sys.stdout.write(f"no changes (bundle {new.lock.short_id})\n")
+    else:
+        sys.stdout.write(f"bundle {old.lock.short_id} -> {new.lock.short_id}\n")
+        for change in changes:
+            sys.stdout.write(f"  {change.describe()}\n")
+    return 1 if changes and args.exit_code else 0
+
+
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     from envbuild.lock import RESOLVERS
 
@@ -148,3 +169,15 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
                    "Print the lock's summary: bundle id, base image, Python packages.\n\n"
                    "example:\n  envbuild show --json | jq .bundle", cmd_show)
     show.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+    diff = command("diff", "what changed between two locks",
+                   "Compare two locks: packages added, removed, upgraded or downgraded (or the same\n"
+                   "version with other wheel hashes), base image, model and data. Each side is a\n"
+                   "lock file, a project directory, or a git revision of this project's lock.\n\n"
+                   "examples:\n  envbuild diff HEAD~1 HEAD\n"
+                   "  envbuild diff old/envbuild.lock new/envbuild.lock --json", cmd_diff)
+    diff.add_argument("old", help="the old side: lock file, directory or git revision")
+    diff.add_argument("new", help="the new side: lock file, directory or git revision")
+    diff.add_argument("--json", action="store_true", help="print JSON on stdout")
+    diff.add_argument("--exit-code", action="store_true",
+                      help="exit 1 when the locks differ (as `git diff --exit-code`)")

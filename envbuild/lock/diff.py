@@ -1,0 +1,102 @@
+"""What changed between two locks: packages, base image, model, data. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import Version
+
+from envbuild.lock.loaded import Bundle
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One difference: `kind` is added, removed, upgraded, downgraded, rebuilt or changed."""
+
+    section: str  # packages, image, model, data, python
+    key: str  # package name or dotted key
+    kind: str
+    old: str | None
+    new: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"section": self.section, "key": self.key, "kind": self.kind,
+                "old": self.old, "new": self.new}
+
+    def describe(self) -> str:
+        if self.kind == "added":
+            return f"{self.section}: {self.key} added ({self.new})"
+        if self.kind == "removed":
+            return f"{self.section}: {self.key} removed (was {self.old})"
+        if self.kind == "rebuilt":
+            return f"{self.section}: {self.key} {self.new}: same version, different wheel hashes"
+        return f"{self.section}: {self.key} {self.kind} {self.old} -> {self.new}"
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(value, Mapping):
+        out: dict[str, str] = {}
+        for key in sorted(value):
+            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list | tuple):
+        return {prefix: ", ".join(str(v) for v in value)}
+    return {prefix: str(value)}
+
+
+def _mapping_changes(section: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    a, b = _flatten(old), _flatten(new)
+    changes = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a:
+            changes.append(Change(section=section, key=key, kind="added", old=None, new=b[key]))
+        elif key not in b:
+            changes.append(Change(section=section, key=key, kind="removed", old=a[key], new=None))
+        elif a[key] != b[key]:
+            changes.append(Change(section=section, key=key, kind="changed", old=a[key], new=b[key]))
+    return changes
+
+
+def _package_changes(old: Bundle, new: Bundle) -> list[Change]:
+    def index(bundle: Bundle) -> dict[str, tuple[str, frozenset[str]]]:
+        out: dict[str, tuple[str, frozenset[str]]] = {}
+        for pkg in bundle.python.packages:
+            version, hashes = out.get(pkg.name, ("", frozenset()))
+            joined = f"{version}, {pkg.version}" if version and version != pkg.version else pkg.version
+            out[pkg.name] = (joined, hashes | {w.sha256 for w in pkg.wheels})
+        return out
+
+    a, b = index(old), index(new)
+    changes = []
+    for name in sorted(set(a) | set(b)):
+        if name not in a:
+            changes.append(Change(section="packages", key=name, kind="added", old=None, new=b[name][0]))
+        elif name not in b:
+            changes.append(Change(section="packages", key=name, kind="removed", old=a[name][0], new=None))
+        elif a[name][0] != b[name][0]:
+            try:
+                up = Version(b[name][0]) > Version(a[name][0])
+                kind = "upgraded" if up else "downgraded"
+            except ValueError:  # several versions under markers: just say it changed
+                kind = "changed"
+            changes.append(Change(section="packages", key=name, kind=kind, old=a[name][0], new=b[name][0]))
+        elif a[name][1] != b[name][1]:
+            changes.append(Change(section="packages", key=name, kind="rebuilt", old=a[name][0], new=b[name][0]))
+    return changes
+
+
+def diff_bundles(old: Bundle, new: Bundle) -> list[Change]:
+    """Every difference that changes what gets built, in a fixed order."""
+    python_old = {"version": old.lock.python.version, "platforms": list(old.lock.python.platforms),
+                  "glibc": old.lock.python.glibc}
+    python_new = {"version": new.lock.python.version, "platforms": list(new.lock.python.platforms),
+                  "glibc": new.lock.python.glibc}
+    return [
+        *_mapping_changes("python", python_old, python_new),
+        *_package_changes(old, new),
+        *_mapping_changes("image", old.lock.image.to_dict(), new.lock.image.to_dict()),
+        *_mapping_changes("model", old.lock.model, new.lock.model),
+        *_mapping_changes("data", old.lock.data, new.lock.data),
+    ]

@@ -1,0 +1,36 @@
+"""Read a lock for `envbuild diff`: a lock file, a project directory, or a git revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envbuild.errors import EnvbuildError, ToolError
+from envbuild.lock.bundle import LOCK_FILE, parse_lock
+from envbuild.lock.loaded import Bundle, load_bundle, parse_bundle
+from envbuild.tools import Runner
+
+
+def git_show_argv(project: Path, revision: str, path: str) -> list[str]:
+    return ["git", "-C", str(project), "show", f"{revision}:./{path}"]
+
+
+def read_side(project: Path, side: str, runner: Runner) -> Bundle:
+    path = Path(side)
+    if path.is_dir():
+        return load_bundle(path)
+    if path.is_file():
+        lock_text = path.read_text(encoding="utf-8")
+        pylock = path.parent / parse_lock(lock_text).python.lock_file
+        return parse_bundle(lock_text, pylock.read_bytes())
+    try:
+        lock_text = runner.run(git_show_argv(project, side, LOCK_FILE), what="git show").stdout
+        pylock_name = parse_lock(lock_text, file=f"{side}:{LOCK_FILE}").python.lock_file
+        # git show decodes as text; the lock files are UTF-8 with \n endings, so bytes round-trip.
+        pylock_text = runner.run(git_show_argv(project, side, pylock_name), what="git show").stdout
+    except ToolError as exc:
+        raise EnvbuildError(
+            f"{side!r} is neither a lock file, a project directory, nor a git revision that "
+            f"holds {LOCK_FILE} here",
+            hint="pass two paths (a/envbuild.lock b/envbuild.lock) or two revisions (HEAD~1 HEAD)",
+        ) from exc
+    return parse_bundle(lock_text, pylock_text.encode())
