@@ -61,7 +61,8 @@ def cmd_nix_build(args: argparse.Namespace) -> int:
     system = args.system or {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux",
                              "arm64": "aarch64-linux"}.get(platform.machine(), "x86_64-linux")
     attr = f"packages.{system}.{args.output}"
-    out = run_nix(Runner(), nix_build_argv(args.project, attr), what=f"nix build .#{attr}")
+    argv = nix_build_argv(args.project, attr, override_nixpkgs=args.nixpkgs)
+    out = run_nix(Runner(), argv, what=f"nix build .#{attr}")
     if args.json:
         import json
 
@@ -109,3 +110,5 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     build.add_argument("output", nargs="?", default="default",
                        choices=("default", "data", "image"), help="the output (default: default)")
     build.add_argument("--system", help="the Nix system (default: this machine's)")
+    build.add_argument("--nixpkgs", type=Path, metavar="DIR",
+                       help="use this local nixpkgs checkout instead of the pinned revision")

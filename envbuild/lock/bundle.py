@@ -83,10 +83,18 @@ class ImagePin:
     name: str
     base_ref: str | None = None  # as the spec wrote it, e.g. "127.0.0.1:5000/python:3.11"
     base: str | None = None  # pinned, "127.0.0.1:5000/python@sha256:..."
+    # How the image runs, copied from the spec's [image] so `envbuild generate` needs the lock
+    # alone. Written only when set: locks without them keep their bytes and bundle id.
+    cmd: tuple[str, ...] = ()
+    port: int | None = None
+    healthcheck: str | None = None
+    code: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImagePin:
-        return cls(name=d["name"], base_ref=d.get("base_ref"), base=d.get("base"))
+        return cls(name=d["name"], base_ref=d.get("base_ref"), base=d.get("base"),
+                   cmd=tuple(d.get("cmd", ())), port=d.get("port"),
+                   healthcheck=d.get("healthcheck"), code=tuple(d.get("code", ())))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -94,6 +102,14 @@ class ImagePin:
             out["base_ref"] = self.base_ref
         if self.base is not None:
             out["base"] = self.base
+        if self.cmd:
+            out["cmd"] = list(self.cmd)
+        if self.port is not None:
+            out["port"] = self.port
+        if self.healthcheck is not None:
+            out["healthcheck"] = self.healthcheck
+        if self.code:
+            out["code"] = sorted(self.code)
         return out
 
 

@@ -94,11 +94,12 @@ def check_project(project: Path) -> EnvbuildLock:
 
 
 def _pin_base_image(spec: Spec, previous: EnvbuildLock | None, upgrade: bool, status: Status) -> ImagePin:
+    pin = _image_pin(spec, base=None)
     base_ref = spec.image.base
     if base_ref is None:
-        return ImagePin(name=spec.image_name)
+        return pin
     if previous and previous.image.base_ref == base_ref and previous.image.base and not upgrade:
-        return ImagePin(name=spec.image_name, base_ref=base_ref, base=previous.image.base)
+        return _image_pin(spec, base=previous.image.base)
     import httpx
 
     from envbuild.lock.registry import ImageRef, resolve_digest
@@ -111,7 +112,14 @@ def _pin_base_image(spec: Spec, previous: EnvbuildLock | None, upgrade: bool, st
     timeout = httpx.Timeout(15.0, connect=5.0)
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         digest = resolve_digest(ref, client=client)
-    return ImagePin(name=spec.image_name, base_ref=base_ref, base=ref.pinned(digest))
+    return _image_pin(spec, base=ref.pinned(digest))
+
+
+def _image_pin(spec: Spec, *, base: str | None) -> ImagePin:
+    """The [image] table of the lock: the pinned base plus how the image runs."""
+    image = spec.image
+    return ImagePin(name=spec.image_name, base_ref=image.base, base=base, cmd=image.cmd,
+                    port=image.port, healthcheck=image.healthcheck, code=tuple(sorted(image.code)))
 
 
 def lock_project(

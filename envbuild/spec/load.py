@@ -34,18 +34,34 @@ def _string(pattern: re.Pattern[str] | None = None, what: str = "") -> Check:
     return check
 
 
-def _strings(allowed: tuple[str, ...] | None = None) -> Check:
+def _strings(allowed: tuple[str, ...] | None = None, *, nonempty: bool = False,
+             unique: bool = True, pattern: re.Pattern[str] | None = None,
+             what: str = "") -> Check:
     def check(value: Any) -> str | None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return "expected a list of strings"
+        if nonempty and not value:
+            return "expected at least one entry"
         for v in value:
             if allowed is not None and v not in allowed:
                 return f"{v!r} is not supported (supported: {', '.join(allowed)})"
-        if len(set(value)) != len(value):
+            if pattern is not None and not pattern.match(v):
+                return f"{v!r} is not {what}"
+        if unique and len(set(value)) != len(value):
             return "an entry repeats"
         return None
 
     return check
+
+
+def _port(value: Any) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        return f"expected a port number from 1 to 65535, got {value!r}"
+    return None
+
+
+# Relative, no '..', no leading '/': the code layer never reaches outside the project.
+_CODE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\0\n]+$")
 
 
 # key -> check; a nested dict is a table with its own keys. The model and data tables are the
@@ -57,7 +73,14 @@ SCHEMA: dict[str, Any] = {
     "requirements": _strings(),
     "index_url": _string(re.compile(r"^(https?|file)://"), "an http(s) or file URL"),
     "glibc": _string(_GLIBC, "a glibc version such as '2.36'"),
-    "image": {"base": _string(), "name": _string(_NAME, "an image name")},
+    "image": {
+        "base": _string(),
+        "name": _string(_NAME, "an image name"),
+        "cmd": _strings(nonempty=True, unique=False),
+        "port": _port,
+        "healthcheck": _string(re.compile(r"^/[A-Za-z0-9._~/-]*$"), "an HTTP path such as '/healthz'"),
+        "code": _strings(pattern=_CODE_PATH, what="a relative path inside the project"),
+    },
     "model": {
         "uri": _string(_MODEL_URI, "a model URI 'models:/NAME@ALIAS' or 'models:/NAME/VERSION'"),
         "registry": _string(re.compile(r"^mlflow$"), "a supported registry ('mlflow')"),
@@ -159,6 +182,12 @@ def load_spec(project: Path) -> Spec:
         if not (project / data_path).exists():
             raise SpecError(
                 f"path not found: {data_path}", file=file, key=f"{spec.key('data.paths')}[{i}]",
+                hint="paths are relative to the directory holding the spec",
+            )
+    for i, code_path in enumerate(spec.image.code):
+        if not (project / code_path).exists():
+            raise SpecError(
+                f"path not found: {code_path}", file=file, key=f"{spec.key('image.code')}[{i}]",
                 hint="paths are relative to the directory holding the spec",
             )
     if not spec.requirements:

@@ -14,13 +14,30 @@ DEFAULT_GLIBC = "2.36"
 class ImageSpec:
     base: str | None = None
     name: str | None = None
+    # How the image runs (until the model issue brings a BentoML service): the exec-form
+    # command, the port a service listens on, its health path, and the project paths copied
+    # into the code layer.
+    cmd: tuple[str, ...] = ()
+    port: int | None = None
+    healthcheck: str | None = None
+    code: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
-        return cls(base=d.get("base"), name=d.get("name"))
+        return cls(base=d.get("base"), name=d.get("name"), cmd=tuple(d.get("cmd", ())),
+                   port=d.get("port"), healthcheck=d.get("healthcheck"),
+                   code=tuple(d.get("code", ())))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in (("base", self.base), ("name", self.name)) if v is not None}
+        out: dict[str, Any] = {k: v for k, v in (("base", self.base), ("name", self.name),
+                                                  ("port", self.port),
+                                                  ("healthcheck", self.healthcheck))
+                               if v is not None}
+        if self.cmd:
+            out["cmd"] = list(self.cmd)
+        if self.code:
+            out["code"] = list(self.code)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

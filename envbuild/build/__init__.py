@@ -1,0 +1,1 @@
+"""Builders (buildah, podman, docker), the wheel cache, build records, and image diffs."""

@@ -1,0 +1,215 @@
+"""`envbuild generate`: write the image bundle directory (the build context). The shell part.
+
+The bundle directory (default `<project>/.envbuild/bundle/`) holds everything a build reads:
+
+    Dockerfile  .dockerignore  sbom.cdx.json
+    wheels/     the platform's locked wheels (hard links into the verified wheel cache)
+                and wheels/requirements.txt
+    code/       copies of the spec's [image] code paths
+
+Nothing in it depends on where the project lives: no absolute path, no time, no user, and file
+modes are normalised (0644, or 0755 for executables and directories), so two copies of a
+project in different places give the same context and the same image. Re-running changes no
+byte; files that no longer belong are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as host
+import shutil
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from envbuild.errors import EnvbuildError, IntegrityError, SpecError
+from envbuild.files import write_all_atomic
+from envbuild.generate.dockerfile import (
+    SBOM_FILE,
+    DockerOptions,
+    image_wheels,
+    render_dockerfile,
+    render_dockerignore,
+    render_wheel_requirements,
+    target_for,
+)
+from envbuild.generate.sbom import render_sbom
+from envbuild.lock.loaded import Bundle, load_bundle
+from envbuild.tools import Runner
+
+Status = Callable[[str], None]
+BUNDLE_DIR = Path(".envbuild") / "bundle"
+_SKIP_NAMES = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".envbuild"}
+_MACHINE_PLATFORM = {"x86_64": "linux/amd64", "amd64": "linux/amd64",
+                     "aarch64": "linux/arm64", "arm64": "linux/arm64"}
+
+
+def host_platform() -> str:
+    machine = host.machine().lower()
+    return _MACHINE_PLATFORM.get(machine, f"linux/{machine}")
+
+
+def check_platform(requested: str) -> None:
+    """Images are built for the host's platform: another one needs emulation (qemu binfmt)."""
+    here = host_platform()
+    if requested != here:
+        raise EnvbuildError(
+            f"cannot build a {requested} image on this {here} machine: RUN steps would need "
+            "CPU emulation (qemu-user-static with binfmt_misc), which is not set up here",
+            hint=f"build on a {requested} machine, or pass --platform {here}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GenerateOutcome:
+    directory: Path
+    platform: str
+    wheels: int
+    code_files: int
+    changed: tuple[str, ...]  # paths (relative to the bundle directory) whose bytes changed
+
+
+def source_commit(project: Path, runner: Runner) -> str | None:
+    """HEAD of the git checkout holding the project, or None outside git."""
+    if shutil.which("git") is None:
+        return None
+    result = runner.run(["git", "-C", str(project), "rev-parse", "--verify", "-q", "HEAD"],
+                        check=False)
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and len(commit) == 40 else None
+
+
+def _code_files(project: Path, paths: tuple[str, ...]) -> dict[str, Path]:
+    """Relative path inside code/ -> source file, for every file under the code paths."""
+    out: dict[str, Path] = {}
+    root = project.resolve()
+    for entry in sorted(paths):
+        source = (project / entry).resolve()
+        if root != source and root not in source.parents:
+            raise SpecError(f"{entry} points outside the project", file="envbuild.toml",
+                            key="image.code", hint="list paths inside the project")
+        rel_entry = source.relative_to(root)
+        if source.is_file():
+            out[rel_entry.as_posix()] = source
+            continue
+        for dirpath, dirnames, filenames in os.walk(source):
+            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
+            for name in sorted(filenames):
+                if name.endswith((".pyc", ".pyo")):
+                    continue
+                path = Path(dirpath) / name
+                if path.is_file():
+                    out[path.relative_to(root).as_posix()] = path
+    return out
+
+
+def _link_or_copy(source: Path, dest: Path) -> bool:
+    """Put the cached wheel at dest (hard link, else copy); False when it is already there."""
+    if dest.exists():
+        if dest.samefile(source):
+            return False
+        if dest.stat().st_size == source.stat().st_size and dest.read_bytes() == source.read_bytes():
+            return False
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o444)
+    os.replace(tmp, dest)
+    return True
+
+
+def _prune(directory: Path, keep: set[str]) -> list[str]:
+    """Remove files under directory that are not in keep (relative paths); then empty dirs."""
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(directory, topdown=False):
+        for name in filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(directory).as_posix()
+            if rel not in keep:
+                path.unlink()
+                removed.append(rel)
+        for name in dirnames:
+            sub = Path(dirpath) / name
+            if not any(sub.iterdir()):
+                sub.rmdir()
+    return removed
+
+
+def render_bundle_files(bundle: Bundle, options: DockerOptions) -> dict[str, bytes]:
+    """Every generated (non-copied) file of the bundle directory. Pure."""
+    return {
+        "Dockerfile": render_dockerfile(bundle, options),
+        ".dockerignore": render_dockerignore(),
+        SBOM_FILE: render_sbom(bundle, options.platform),
+        "wheels/requirements.txt": render_wheel_requirements(bundle, options.platform),
+    }
+
+
+def generate_bundle(
+    project: Path,
+    *,
+    out: Path | None = None,
+    platform: str | None = None,
+    runner: Runner | None = None,
+    cache: Path | None = None,
+    status: Status = lambda _: None,
+    commit: str | None = None,
+) -> GenerateOutcome:
+    from envbuild.build.wheels import default_cache_dir, fetch_wheels
+
+    runner = runner or Runner()
+    bundle = load_bundle(project)
+    platform = platform or host_platform()
+    target_for(bundle, platform)
+    directory = out if out is not None else project / BUNDLE_DIR
+    options = DockerOptions(platform=platform,
+                            source_commit=commit if commit is not None
+                            else source_commit(project, runner))
+    generated = render_bundle_files(bundle, options)  # fails before anything is fetched
+    wheels = image_wheels(bundle, platform)
+    cached = fetch_wheels((w for _, w in wheels), cache or default_cache_dir(), status=status)
+    code = _code_files(project, bundle.lock.image.code)
+
+    status(f"writing the bundle directory {directory}")
+    directory.mkdir(parents=True, exist_ok=True)
+    changed: list[str] = []
+    files: dict[Path, bytes] = {}
+    for rel, data in generated.items():
+        files[directory / rel] = data
+    for rel, source in code.items():
+        files[directory / "code" / rel] = source.read_bytes()
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    before = {p: (p.read_bytes() if p.is_file() else None) for p in files}
+    write_all_atomic(files)
+    changed += [p.relative_to(directory).as_posix() for p, data in files.items()
+                if before[p] != data]
+    for rel, source in code.items():
+        executable = source.stat().st_mode & 0o111
+        os.chmod(directory / "code" / rel, 0o755 if executable else 0o644)
+    for _, wheel in wheels:
+        dest = directory / "wheels" / wheel.name
+        if _link_or_copy(cached[wheel.sha256], dest):
+            changed.append(f"wheels/{wheel.name}")
+    keep = {p.relative_to(directory).as_posix() for p in files}
+    keep |= {f"wheels/{w.name}" for _, w in wheels}
+    changed += _prune(directory, keep)
+    for dirpath, _, _ in os.walk(directory):
+        os.chmod(dirpath, 0o755)
+    _check_wheels(directory, wheels)
+    return GenerateOutcome(directory=directory, platform=platform, wheels=len(wheels),
+                           code_files=len(code), changed=tuple(sorted(changed)))
+
+
+def _check_wheels(directory: Path, wheels: tuple[tuple[object, object], ...]) -> None:
+    """The cache is trusted by name; make sure every linked file is a regular, non-empty file."""
+    for _, wheel in wheels:
+        path = directory / "wheels" / wheel.name  # type: ignore[attr-defined]
+        mode = path.lstat().st_mode
+        if not stat.S_ISREG(mode) or path.stat().st_size == 0:
+            raise IntegrityError(f"{path} is not a wheel file",
+                                 hint="remove it and the wheel cache entry, then run again")
