@@ -55,7 +55,7 @@ def nix(tool: Callable[[str], str]) -> str:
 
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **NIX_ENV})
 
 
