@@ -6,5 +6,16 @@ rec {
   makeBinPath = paths: builtins.concatStringsSep ":" (map (p: "${p}/bin") paths);
   escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
   concatMapStringsSep = sep: f: xs: builtins.concatStringsSep sep (map f xs);
-  # nixpkgs' lib.fileset and friends are not provided: add them here when a flake needs them.
+  hasPrefix = prefix: s: builtins.substring 0 (builtins.stringLength prefix) s == prefix;
+  # lib.fileset, reduced to a union of paths (files or whole directories).
+  fileset = {
+    unions = paths: paths;
+    toSource = { root, fileset }: builtins.path {
+      name = "source";
+      path = root;
+      filter = path: type: builtins.any (f:
+        let keep = toString f;
+        in path == keep || hasPrefix (keep + "/") path || hasPrefix (path + "/") keep) fileset;
+    };
+  };
 }

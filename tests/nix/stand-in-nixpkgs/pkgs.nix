@@ -21,8 +21,16 @@ let
 
   package = name: placeholder "${name}-stand-in" { };
 
+  # Python and its package set: the names the flakes use, as placeholders.
+  pythonPackageNames = [ "packaging" "tomlkit" "jinja2" "rich" "httpx" "poetry-core"
+    "pip-tools" "pytest" "hypothesis" "build" "pyyaml" "pytestCheckHook" ];
+  pythonPackages = lib.genAttrs pythonPackageNames package // {
+    buildPythonApplication = attrs: mkDerivation attrs;
+  };
   python = version: (package "python${version}") // {
     interpreter = "${package "python${version}"}/bin/python${version}";
+    pkgs = pythonPackages;
+    withPackages = f: placeholder "python${version}-env" { packages = f pythonPackages; };
   };
 in {
   inherit lib;
@@ -62,6 +70,7 @@ in {
 
   python311 = python "3.11";
   python312 = python "3.12";
+  python311Packages = pythonPackages;
   autoPatchelfHook = package "auto-patchelf-hook";
   zlib = package "zlib";
-}
+} // lib.genAttrs [ "uv" "buildah" "podman" "skopeo" "umoci" "docker-client" "nix" "git" ] package
