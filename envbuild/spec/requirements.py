@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from envbuild.errors import SpecError
 from envbuild.spec.model import Spec
+from envbuild.spec.sources import include_of, logical_lines
 
 PYPROJECT = "pyproject.toml"
 # Options that change what is installed rather than which index is asked: not supported.
@@ -42,25 +43,6 @@ def normalise(reqs: list[Requirement]) -> tuple[str, ...]:
     return tuple(sorted(out, key=lambda s: (canonicalize_name(Requirement(s).name), s)))
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    buf, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not buf:
-            start = number
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        buf += line
-        if buf.strip():
-            lines.append((start, buf.strip()))
-        buf = ""
-    if buf.strip():
-        lines.append((start, buf.strip()))
-    return lines
-
-
 def read_requirements_file(
     project: Path, rel: str, spec_file: str, key: str, seen: set[str]
 ) -> list[Requirement]:
@@ -76,12 +58,11 @@ def read_requirements_file(
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read {rel}: {exc}", file=spec_file, key=key, hint="") from None
     reqs: list[Requirement] = []
-    for number, line in _logical_lines(text):
-        words = line.split()
-        if words[0] in ("-r", "--requirement") and len(words) == 2:
-            include = (Path(rel).parent / words[1]).as_posix()
+    for number, line in logical_lines(text):
+        if (include := include_of(rel, line)) is not None:
             reqs += read_requirements_file(project, include, spec_file, key, seen)
             continue
+        words = line.split()
         if words[0].startswith("-"):
             option = words[0].split("=", 1)[0]
             hint = ("set index_url in the spec" if "index" in option

@@ -70,3 +70,15 @@ def test_empty_requirements(tmp_path: Path) -> None:
     (tmp_path / "requirements.in").write_text("# nothing\n")
     with pytest.raises(SpecError, match="name no package"):
         read_requirement_set(tmp_path, spec_for("requirements.in"))
+
+
+def test_requirement_files_match_what_the_parser_reads(tmp_path: Path) -> None:
+    from envbuild.spec.sources import requirement_files
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "more.in").write_text("six\n-r ../base.in\n")
+    (tmp_path / "base.in").write_text("numpy  # comment\n")
+    (tmp_path / "requirements.in").write_text("-r sub/more.in\n-r base.in\npandas\n")
+    spec = spec_for("requirements.in")
+    assert requirement_files(tmp_path, spec) == read_requirement_set(tmp_path, spec).files
+    assert requirement_files(tmp_path, spec) == ("base.in", "requirements.in", "sub/more.in")
