@@ -86,7 +86,10 @@ SCHEMA: dict[str, Any] = {
         "registry": _string(re.compile(r"^mlflow$"), "a supported registry ('mlflow')"),
         "tracking_uri": _string(),
     },
-    "data": {"paths": _strings()},
+    "data": {
+        "paths": _strings(),
+        "remote": _string(re.compile(r"^(file|s3)://"), "a file:// or s3:// URL"),
+    },
 }
 REQUIRED = {"name": "", "model.uri": "model"}
 

@@ -63,16 +63,20 @@ class ModelSpec:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DataSpec:
-    """Room for the data issue: parsed and validated, not locked yet."""
+    """`envbuild data add` with no paths adds these; push / pull default to `remote`."""
 
     paths: tuple[str, ...] = ()
+    remote: str | None = None  # file:///dir or s3://bucket/prefix
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
-        return cls(paths=tuple(d.get("paths", ())))
+        return cls(paths=tuple(d.get("paths", ())), remote=d.get("remote"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"paths": list(self.paths)}
+        out: dict[str, Any] = {"paths": list(self.paths)}
+        if self.remote is not None:
+            out["remote"] = self.remote
+        return out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

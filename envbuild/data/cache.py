@@ -1,0 +1,280 @@
+"""The content-addressed object cache: `<root>/<algorithm>/<ab>/<cdef...>`.
+
+Every object is written to a temp file under `<root>/tmp/`, verified against its name, made
+read-only and only then renamed into place, so a reader never sees a partial or unverified
+object; two processes adding the same object at once both write their own temp and the second
+rename replaces identical bytes. Objects are read back verified too: a corrupt object is removed
+and reported, never used. The layout is DVC's (`.dvc/cache/files/md5/ab/cdef...`), so a DVC cache
+is read as a fallback for md5 refs; Git LFS's local objects are read for sha256 ones.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from envbuild.data import LINKS  # noqa: F401 (re-exported)
+from envbuild.data.errors import DataError
+from envbuild.data.hashing import FileHash, aligned_buffer, hash_file
+from envbuild.errors import IntegrityError
+
+CACHE_ENV = "ENVBUILD_CACHE"
+_FICLONE = 0x40049409
+Fallback = Callable[[str, str], Path | None]
+
+
+def default_cache_root() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "envbuild"
+
+
+def dvc_fallback(project: Path) -> Fallback:
+    """DVC 3's local cache (`.dvc/cache/files/md5/...`) for md5 objects."""
+    root = project / ".dvc" / "cache" / "files"
+
+    def find(algorithm: str, name: str) -> Path | None:
+        path = root / algorithm / name[:2] / name[2:]
+        return path if algorithm == "md5" and path.is_file() else None
+
+    return find
+
+
+def lfs_fallback(project: Path) -> Fallback:
+    """Git LFS's local objects (`.git/lfs/objects/ab/cd/<oid>`) for sha256 objects."""
+    root = project / ".git" / "lfs" / "objects"
+
+    def find(algorithm: str, name: str) -> Path | None:
+        path = root / name[:2] / name[2:4] / name
+        return path if algorithm == "sha256" and path.is_file() else None
+
+    return find
+
+
+def _disk_full(exc: OSError, where: Path) -> DataError:
+    return DataError(f"disk full while writing ({exc.strerror})", path=str(where),
+                     hint="free some space (or point --cache / ENVBUILD_CACHE elsewhere); "
+                          "nothing was half-written")
+
+
+def _write_all(fd: int, block: memoryview) -> None:
+    while block:
+        n = os.write(fd, block)
+        block = block[n:]
+
+
+def _file_mode(executable: bool) -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if executable else 0o666) & ~umask
+
+
+class ObjectCache:
+    def __init__(self, root: Path, *, fallbacks: Sequence[Fallback] = ()) -> None:
+        self.root = Path(root)
+        self.fallbacks = tuple(fallbacks)
+
+    def path(self, algorithm: str, name: str) -> Path:
+        return self.root / algorithm / name[:2] / name[2:]
+
+    def find(self, algorithm: str, name: str) -> Path | None:
+        own = self.path(algorithm, name)
+        if own.is_file():
+            return own
+        for fallback in self.fallbacks:
+            found = fallback(algorithm, name)
+            if found is not None:
+                return found
+        return None
+
+    def has(self, algorithm: str, name: str) -> bool:
+        return self.find(algorithm, name) is not None
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def _temp(self) -> tuple[int, Path]:
+        tmp_dir = self.root / "tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            path = tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(exc, self.root) from None
+            raise DataError(f"cannot write to the cache: {exc.strerror}", path=str(self.root),
+                            hint="check the cache directory's permissions, or use --cache DIR")\
+                from None
+
+    def _commit(self, tmp: Path, algorithm: str, name: str) -> Path:
+        target = self.path(algorithm, name)
+        os.chmod(tmp, 0o444)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        return target
+
+    def store_file(self, src: str, algorithm: str = "sha256", *, display: str = "",
+                   expect: str | None = None,
+                   on_bytes: Callable[[int], None] | None = None) -> FileHash:
+        """Hash `src` and store it in one pass; the object is named by what was read.
+
+        With `expect`, a different digest raises IntegrityError and stores nothing.
+        """
+        fd, tmp = self._temp()
+        try:
+            try:
+                fh = hash_file(src, algorithm, display=display or src, on_bytes=on_bytes,
+                               sink=lambda block: _write_all(fd, block))
+            finally:
+                os.close(fd)
+            if expect is not None and fh.hexdigest != expect:
+                raise IntegrityError(f"{display or src}: sha256 {fh.hexdigest} is not the "
+                                     f"expected {expect}", hint="the file changed; add it again")
+            if not self.path(algorithm, fh.hexdigest).is_file():
+                self._commit(tmp, algorithm, fh.hexdigest)
+            return fh
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(exc, self.root) from None
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def store_bytes(self, data: bytes, algorithm: str, name: str) -> None:
+        if self.path(algorithm, name).is_file():
+            return
+        fd, tmp = self._temp()
+        try:
+            try:
+                _write_all(fd, memoryview(data))
+            finally:
+                os.close(fd)
+            self._commit(tmp, algorithm, name)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(exc, self.root) from None
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def adopt(self, tmp: Path, algorithm: str, name: str, *, what: str) -> None:
+        """Move a downloaded temp file into the cache once its bytes match `name`.
+
+        A mismatch removes the temp and raises IntegrityError naming `what` (the remote object).
+        """
+        try:
+            actual = object_digest(tmp, algorithm)
+            if actual != _hex_of(name):
+                raise IntegrityError(
+                    f"{what} is corrupt: its {algorithm} is {actual}, not {_hex_of(name)}",
+                    hint="it was not used; repair the remote (push from a good copy)")
+            self._commit(tmp, algorithm, name)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def temp_for_download(self) -> Path:
+        fd, path = self._temp()
+        os.close(fd)
+        return path
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def verified(self, algorithm: str, name: str) -> Path:
+        """The object's path, after checking its bytes; a corrupt object of our own is removed."""
+        found = self.find(algorithm, name)
+        if found is None:
+            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
+                            hint="run `envbuild data pull` to fetch it from the remote")
+        actual = object_digest(found, algorithm)
+        if actual != _hex_of(name):
+            if found == self.path(algorithm, name):
+                try:
+                    found.unlink()
+                except OSError:
+                    pass
+            raise IntegrityError(
+                f"corrupt cache object {found}: its {algorithm} is {actual}",
+                hint="it was removed; run `envbuild data pull` (or add the data again)")
+        return found
+
+    def read_verified(self, algorithm: str, name: str) -> bytes:
+        return self.verified(algorithm, name).read_bytes()
+
+    def materialize(self, algorithm: str, name: str, dest: Path, *, executable: bool,
+                    link: str = "auto") -> str:
+        """Write the object to `dest` atomically (temp beside it, rename); returns how.
+
+        copy hashes the bytes as it writes them; reflink and hardlink verify the object first.
+        A hard link shares the read-only cache object, so it is used only when asked for and
+        never for an executable file (one object may back both modes).
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.envbuild-{secrets.token_hex(6)}"
+        try:
+            if link == "hardlink" and not executable:
+                os.link(self.verified(algorithm, name), tmp)
+                os.replace(tmp, dest)
+                return "hardlink"
+            if link in ("auto", "reflink"):
+                src = self.verified(algorithm, name)
+                if _reflink(src, tmp):
+                    os.chmod(tmp, _file_mode(executable))
+                    os.replace(tmp, dest)
+                    return "reflink"
+            self._copy_verified(algorithm, name, tmp)
+            os.chmod(tmp, _file_mode(executable))
+            os.replace(tmp, dest)
+            return "copy"
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(exc, dest) from None
+            raise DataError(f"cannot write: {exc.strerror}", path=str(dest), hint="") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _copy_verified(self, algorithm: str, name: str, tmp: Path) -> None:
+        src = self.find(algorithm, name)
+        if src is None:
+            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
+                            hint="run `envbuild data pull` to fetch it from the remote")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fh = hash_file(str(src), algorithm, sink=lambda block: _write_all(fd, block))
+        finally:
+            os.close(fd)
+        if fh.hexdigest != _hex_of(name):
+            if src == self.path(algorithm, name):
+                src.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"corrupt cache object {src}: its {algorithm} is {fh.hexdigest}",
+                hint="it was removed; run `envbuild data pull` (or add the data again)")
+
+
+def _hex_of(name: str) -> str:
+    return name.removesuffix(".dir")
+
+
+def object_digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    buf = aligned_buffer()
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def _reflink(src: Path, tmp: Path) -> bool:
+    """A copy-on-write clone where the file system supports it (btrfs, xfs); False otherwise."""
+    try:
+        with open(src, "rb") as s, open(tmp, "wb") as d:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        return True
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False

@@ -1,0 +1,128 @@
+"""The `[data]` table of envbuild.lock as typed refs. Pure.
+
+In envbuild.lock (keys sorted, so the table is canonical and enters the bundle id):
+
+    [data.refs."data/train.csv"]
+    digest = "sha256:..."      # a file's sha256; a directory's tree digest (envbuild/data/tree.py)
+    files = 1
+    kind = "file"              # or "dir"
+    size = 123                 # bytes, all files together
+    source = "envbuild"        # "envbuild" (data add), "dvc" (import-dvc), "git-lfs" (import-lfs)
+    origin = "train.csv.dvc"   # imported refs only: the file the ref was read from
+
+Refs imported from DVC keep DVC's md5 (`digest = "md5:..."`) and are checked by md5; a later
+`envbuild data add` of the same path re-hashes it to sha256.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envbuild.data.tree import check_relpath, is_hex
+
+KINDS = ("file", "dir")
+SOURCES = ("envbuild", "dvc", "git-lfs")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataRef:
+    path: str  # relative to the project, POSIX
+    kind: str
+    digest: str  # "<algorithm>:<hex>"
+    size: int
+    files: int
+    source: str = "envbuild"
+    origin: str | None = None
+
+    def __post_init__(self) -> None:
+        check_relpath(self.path)
+        algorithm, _, hexdigest = self.digest.partition(":")
+        if self.kind not in KINDS or self.source not in SOURCES or not is_hex(algorithm, hexdigest):
+            raise ValueError(f"bad data ref for {self.path!r}")
+
+    @property
+    def algorithm(self) -> str:
+        return self.digest.partition(":")[0]
+
+    @property
+    def hexdigest(self) -> str:
+        return self.digest.partition(":")[2]
+
+    @property
+    def object_name(self) -> str:
+        """The cache / remote object holding the file, or the directory's listing.
+
+        DVC names its directory listings `<md5>.dir`; envbuild keeps that name so a DVC cache
+        can be read as it is.
+        """
+        if self.kind == "dir" and self.algorithm == "md5":
+            return self.hexdigest + ".dir"
+        return self.hexdigest
+
+    def covers(self, path: str) -> bool:
+        return path == self.path or (self.kind == "dir" and path.startswith(self.path + "/"))
+
+    @classmethod
+    def from_dict(cls, path: str, d: Mapping[str, Any]) -> DataRef:
+        return cls(path=path, kind=d["kind"], digest=d["digest"], size=int(d["size"]),
+                   files=int(d["files"]), source=d.get("source", "envbuild"),
+                   origin=d.get("origin"))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "digest": self.digest, "size": self.size,
+                               "files": self.files, "source": self.source}
+        if self.origin is not None:
+            out["origin"] = self.origin
+        return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataTable:
+    refs: tuple[DataRef, ...] = ()  # sorted by path, no ref inside another
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.refs, key=lambda r: r.path))
+        object.__setattr__(self, "refs", ordered)
+        for ref in ordered:
+            inner = next((o for o in ordered if o is not ref and ref.covers(o.path)), None)
+            if inner is not None:
+                raise ValueError(f"data ref {inner.path!r} lies inside {ref.path!r}")
+
+    def get(self, path: str) -> DataRef | None:
+        return next((r for r in self.refs if r.path == path), None)
+
+    def covering(self, path: str) -> DataRef | None:
+        return next((r for r in self.refs if r.covers(path)), None)
+
+    def with_refs(self, new: Iterable[DataRef]) -> DataTable:
+        """These refs added or replaced; refs inside a new directory ref are dropped."""
+        new = list(new)
+        keep = [r for r in self.refs
+                if not any(n.covers(r.path) or n.path == r.path for n in new)]
+        return DataTable(refs=tuple(keep + new))
+
+    def select(self, paths: Iterable[str]) -> tuple[DataRef, ...]:
+        """The refs named by `paths` (a ref's path or a path inside it); all refs when empty."""
+        wanted = list(paths)
+        if not wanted:
+            return self.refs
+        out: list[DataRef] = []
+        for path in wanted:
+            ref = self.get(path) or self.covering(path)
+            found = [ref] if ref else [r for r in self.refs if r.path.startswith(path + "/")]
+            if not found:
+                raise KeyError(path)
+            out += [r for r in found if r not in out]
+        return tuple(sorted(out, key=lambda r: r.path))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DataTable:
+        refs = d.get("refs", {})
+        return cls(refs=tuple(DataRef.from_dict(p, v) for p, v in refs.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.refs:
+            return {}
+        return {"refs": {r.path: r.to_dict() for r in self.refs}}

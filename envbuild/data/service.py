@@ -1,0 +1,642 @@
+"""What the `envbuild data ...` commands do: the shell around refs, tree digests and the cache.
+
+The `[data]` table is written back by re-rendering envbuild.lock atomically (render_lock after
+dataclasses.replace), so the data digests enter the bundle id. `data add` and the imports need an
+existing envbuild.lock: data pins belong to a bundle, and `envbuild lock` keeps them on re-lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envbuild.data.cache import ObjectCache, default_cache_root, dvc_fallback, lfs_fallback
+from envbuild.data.errors import DataError
+from envbuild.data.hashing import FileHash, NoProgress, Progress, hash_files
+from envbuild.data.imports import LFS_MAX_POINTER, parse_lfs_pointer
+from envbuild.data.refs import DataRef, DataTable
+from envbuild.data.statcache import StatCache, now_ns
+from envbuild.data.tree import (
+    TreeEntry,
+    dvc_tree_digest,
+    listing_for,
+    parse_listing_for,
+    tree_digest,
+)
+from envbuild.data.walk import project_path, walk
+from envbuild.errors import EnvbuildError, IntegrityError, LockError
+
+
+@dataclass(kw_only=True)
+class DataContext:
+    project: Path
+    cache: ObjectCache
+    progress: Progress = field(default_factory=NoProgress)
+    workers: int | None = None
+    stat: StatCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stat = StatCache.load(self.project)
+
+    @classmethod
+    def open(cls, project: Path, *, cache_root: Path | None = None,
+             progress: Progress | None = None, workers: int | None = None) -> DataContext:
+        project = project.absolute()
+        cache = ObjectCache(cache_root or default_cache_root(),
+                            fallbacks=(dvc_fallback(project), lfs_fallback(project)))
+        return cls(project=project, cache=cache, progress=progress or NoProgress(), workers=workers)
+
+
+# ---- scanning: what is on disk now ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Scan:
+    kind: str
+    digest: str
+    size: int
+    files: int
+    entries: tuple[TreeEntry, ...]  # a directory's files (relative to it); a file's one entry
+    hashed: int  # files actually read
+
+
+def _digest_of(kind: str, algorithm: str, entries: Sequence[TreeEntry]) -> str:
+    if kind == "file":
+        return f"{algorithm}:{entries[0].hexdigest}"
+    return tree_digest(entries) if algorithm == "sha256" else dvc_tree_digest(entries)
+
+
+def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
+         store: bool = False, label: str = "hashing") -> Scan:
+    """Digest of the project path `rel` as it is now; FileNotFoundError when it is absent.
+
+    Files whose stat matches the stat cache are not read (unless `rehash`); with `store`, every
+    file is also put in the cache (a file already cached and unchanged is not read at all).
+    """
+    kind, files = walk(ctx.project, rel)
+    known: dict[str, FileHash] = {}
+    jobs = []
+    for f in files:
+        path = f"{rel}/{f.rel}" if f.rel else rel
+        hexdigest = None if rehash else ctx.stat.lookup(path, algorithm, f.stat)
+        if hexdigest is not None and (not store or ctx.cache.has(algorithm, hexdigest)):
+            known[path] = FileHash(hexdigest=hexdigest, stat=f.stat)
+        else:
+            jobs.append((f.path, path, f.stat.size))
+    started = now_ns()
+    if jobs:
+        ctx.progress.start(f"{label} {rel}", sum(j[2] for j in jobs), len(jobs))
+        try:
+            hashed = hash_files(jobs, algorithm, store=ctx.cache.root if store else None,
+                                progress=ctx.progress, workers=ctx.workers)
+        finally:
+            ctx.progress.finish()
+        for path, fh in hashed.items():
+            ctx.stat.record(path, algorithm, fh, started)
+        known.update(hashed)
+    entries = []
+    for f in files:
+        fh = known[f"{rel}/{f.rel}" if f.rel else rel]
+        entries.append(TreeEntry(path=f.rel or posixpath_name(rel), size=fh.stat.size,
+                                 executable=fh.stat.executable, hexdigest=fh.hexdigest))
+    return Scan(kind=kind, digest=_digest_of(kind, algorithm, entries),
+                size=sum(e.size for e in entries), files=len(entries), entries=tuple(entries),
+                hashed=len(jobs))
+
+
+def posixpath_name(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1]
+
+
+# ---- the lock's [data] table ----------------------------------------------------------------------
+
+
+def load_table(project: Path) -> tuple[Any, DataTable]:
+    from envbuild.lock.bundle import LOCK_FILE
+    from envbuild.lock.service import read_lock
+
+    lock = read_lock(project)
+    if lock is None:
+        raise LockError(f"no {LOCK_FILE} in {project}",
+                        hint="run `envbuild lock` first: data refs are pinned into its lock")
+    try:
+        return lock, DataTable.from_dict(lock.data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LockError(f"{LOCK_FILE}: the [data] table is damaged: {exc}",
+                        hint="re-add the data with `envbuild data add`") from None
+
+
+def save_table(project: Path, lock: Any, table: DataTable) -> Any:
+    from envbuild.files import write_atomic
+    from envbuild.lock.bundle import LOCK_FILE, render_lock
+
+    new = dataclasses.replace(lock, data=table.to_dict())
+    write_atomic(project / LOCK_FILE, render_lock(new))
+    return new
+
+
+def spec_data(project: Path) -> Any:
+    """The spec's [data] section, or None without a spec (data commands do not need one)."""
+    from envbuild.spec.load import find_spec, parse_spec
+
+    try:
+        path, section = find_spec(project)
+    except EnvbuildError:
+        return None
+    return parse_spec(path.read_text(encoding="utf-8"), file=path.name, section=section).data
+
+
+# ---- add ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AddOutcome:
+    refs: tuple[DataRef, ...]
+    hashed: int
+    bundle: str
+    changed: bool
+
+
+def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None) -> AddOutcome:
+    lock, table = load_table(ctx.project)
+    if not paths:
+        spec = spec_data(ctx.project)
+        if spec is None or not spec.paths:
+            raise DataError("no paths given and the spec has no [data] paths",
+                            hint="name them: `envbuild data add data/`, or list them under "
+                                 "[data] paths in envbuild.toml")
+        rels = [project_path(ctx.project, p, cwd=ctx.project) for p in spec.paths]
+    else:
+        rels = [project_path(ctx.project, p, cwd=cwd) for p in paths]
+    new, hashed = [], 0
+    for rel in dict.fromkeys(rels):
+        covering = table.covering(rel)
+        if covering is not None and covering.path != rel:
+            raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
+                            hint=f"add {covering.path} again instead")
+        try:
+            found = scan(ctx, rel, "sha256", store=True, label="adding")
+        except FileNotFoundError:
+            raise DataError("not found", path=rel, hint="paths are relative to the current "
+                            "directory and must lie inside the project") from None
+        if found.kind == "dir":
+            ctx.cache.store_bytes(listing_for("sha256", found.entries), "sha256",
+                                  found.digest.partition(":")[2])
+        hashed += found.hashed
+        new.append(DataRef(path=rel, kind=found.kind, digest=found.digest, size=found.size,
+                           files=found.files))
+    ctx.stat.save()
+    updated = table.with_refs(new)
+    saved = save_table(ctx.project, lock, updated) if updated != table else lock
+    return AddOutcome(refs=tuple(new), hashed=hashed, bundle=saved.bundle_id,
+                      changed=updated != table)
+
+
+# ---- status and verify ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RefState:
+    ref: DataRef
+    state: str  # ok | changed | missing | pointer (a Git LFS pointer, content not present)
+    digest: str | None = None  # what is there now
+    changes: tuple[tuple[str, str], ...] = ()  # (project path, added|removed|modified|mode)
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("ok", "pointer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.ref.path, "state": self.state, "expected": self.ref.digest,
+                "actual": self.digest, "kind": self.ref.kind, "source": self.ref.source,
+                "changes": [{"path": p, "change": c} for p, c in self.changes],
+                "note": self.note}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckOutcome:
+    states: tuple[RefState, ...]
+    hashed: int
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.states)
+
+
+def _listing(ctx: DataContext, ref: DataRef) -> tuple[TreeEntry, ...] | None:
+    found = ctx.cache.find(ref.algorithm, ref.object_name)
+    if found is None:
+        return None
+    try:
+        return parse_listing_for(ref.algorithm, ctx.cache.read_verified(ref.algorithm,
+                                                                        ref.object_name))
+    except (ValueError, IntegrityError):
+        return None
+
+
+def _diff(ref: DataRef, expected: Iterable[TreeEntry], actual: Iterable[TreeEntry],
+          ) -> tuple[tuple[str, str], ...]:
+    want = {e.path: e for e in expected}
+    have = {e.path: e for e in actual}
+    out = []
+    for path in sorted(set(want) | set(have)):
+        w, h = want.get(path), have.get(path)
+        if w is None:
+            change = "added"
+        elif h is None:
+            change = "removed"
+        elif w.hexdigest != h.hexdigest:
+            change = "modified"
+        elif ref.algorithm == "sha256" and w.executable != h.executable:
+            change = "mode"
+        else:
+            continue
+        out.append((f"{ref.path}/{path}", change))
+    return tuple(out)
+
+
+def _lfs_pointer_here(ctx: DataContext, ref: DataRef) -> bool:
+    if ref.source != "git-lfs":
+        return False
+    path = ctx.project / ref.path
+    try:
+        if path.stat().st_size > LFS_MAX_POINTER:
+            return False
+        parsed = parse_lfs_pointer(path.read_bytes())
+    except OSError:
+        return False
+    return parsed is not None and parsed[0] == ref.hexdigest
+
+
+def check_ref(ctx: DataContext, ref: DataRef, *, rehash: bool) -> tuple[RefState, int]:
+    if _lfs_pointer_here(ctx, ref):
+        return RefState(ref=ref, state="pointer", note="Git LFS pointer: the content is not "
+                        "here (`git lfs pull` or `envbuild data checkout`)"), 0
+    try:
+        now = scan(ctx, ref.path, ref.algorithm, rehash=rehash,
+                   label="verifying" if rehash else "hashing")
+    except FileNotFoundError:
+        return RefState(ref=ref, state="missing", note="not in the working tree"), 0
+    if now.digest == ref.digest and now.kind == ref.kind:
+        return RefState(ref=ref, state="ok", digest=now.digest), now.hashed
+    changes: tuple[tuple[str, str], ...] = ((ref.path, "modified"),)
+    note = ""
+    if ref.kind == "dir" and now.kind == "dir":
+        listing = _listing(ctx, ref)
+        if listing is None:
+            changes = ()
+            note = "the directory's listing is not in the cache: `envbuild data pull` to name " \
+                   "the files that differ"
+        else:
+            changes = _diff(ref, listing, now.entries)
+    elif ref.kind != now.kind:
+        note = f"was a {ref.kind}, now a {now.kind}"
+    return RefState(ref=ref, state="changed", digest=now.digest, changes=changes,
+                    note=note), now.hashed
+
+
+def _select(table: DataTable, project: Path, paths: Sequence[str], cwd: Path | None,
+            ) -> tuple[DataRef, ...]:
+    rels = [project_path(project, p, cwd=cwd) for p in paths]
+    try:
+        return table.select(rels)
+    except KeyError as exc:
+        raise DataError("no data ref holds this path", path=str(exc.args[0]),
+                        hint="`envbuild show --json` lists the refs; `envbuild data add` adds one") \
+            from None
+
+
+def check(ctx: DataContext, paths: Sequence[str] = (), *, rehash: bool,
+          cwd: Path | None = None) -> CheckOutcome:
+    """`data status` (rehash=False: the stat cache decides) and `data verify` (rehash=True)."""
+    _, table = load_table(ctx.project)
+    states, hashed = [], 0
+    for ref in _select(table, ctx.project, paths, cwd):
+        state, n = check_ref(ctx, ref, rehash=rehash)
+        states.append(state)
+        hashed += n
+    ctx.stat.save()
+    return CheckOutcome(states=tuple(states), hashed=hashed)
+
+
+# ---- objects of refs --------------------------------------------------------------------------
+
+
+def ref_objects(ctx: DataContext, ref: DataRef, listing: Sequence[TreeEntry] | None,
+                ) -> list[tuple[str, str]]:
+    """(algorithm, name) of every object a ref needs: the file, or the listing and its files."""
+    if ref.kind == "file":
+        return [(ref.algorithm, ref.hexdigest)]
+    assert listing is not None
+    return [(ref.algorithm, ref.object_name)] + sorted(
+        {(ref.algorithm, e.hexdigest) for e in listing})
+
+
+def need_listing(ctx: DataContext, ref: DataRef) -> tuple[TreeEntry, ...]:
+    data = ctx.cache.read_verified(ref.algorithm, ref.object_name)
+    try:
+        return parse_listing_for(ref.algorithm, data)
+    except ValueError as exc:
+        raise IntegrityError(f"{ref.path}: the listing object is malformed: {exc}",
+                             hint="re-add the directory") from None
+
+
+# ---- checkout -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckoutOutcome:
+    written: tuple[str, ...]
+    removed: tuple[str, ...]
+    kept: tuple[str, ...]  # overwritten with --force; their old bytes are in the cache
+    unchanged: int
+
+
+def _current(ctx: DataContext, rel: str, algorithm: str) -> Scan | None:
+    try:
+        return scan(ctx, rel, algorithm, label="checking")
+    except FileNotFoundError:
+        return None
+
+
+def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False,
+             link: str = "auto", cwd: Path | None = None) -> CheckoutOutcome:
+    """Make the working files match the lock, from the cache (run `pull` first for a remote).
+
+    Plans everything first and writes nothing until every object is present and no modified,
+    uncached file would be overwritten (unless `force`: then its bytes are stored in the cache
+    first, so even a forced checkout loses nothing).
+    """
+    _, table = load_table(ctx.project)
+    refs = _select(table, ctx.project, paths, cwd)
+    writes: list[tuple[DataRef, str, str, bool]] = []  # ref, project path, object name, exec
+    removes: list[str] = []
+    at_risk: list[tuple[str, str]] = []  # (project path, algorithm): differs, not in the cache
+    unchanged = 0
+    for ref in refs:
+        dest = ctx.project / ref.path
+        if ref.kind == "file":
+            if _lfs_pointer_here(ctx, ref):
+                writes.append((ref, ref.path, ref.hexdigest, False))
+                continue
+            if dest.is_dir() and not dest.is_symlink():
+                raise DataError("is a directory, the lock has a file here", path=ref.path,
+                                hint="move the directory away, then check out again")
+            now = _current(ctx, ref.path, ref.algorithm)
+            if now is not None and now.digest == ref.digest:
+                unchanged += 1
+                continue
+            if now is not None and not ctx.cache.has(ref.algorithm, now.entries[0].hexdigest):
+                at_risk.append((ref.path, ref.algorithm))
+            executable = now.entries[0].executable if now is not None else False
+            writes.append((ref, ref.path, ref.hexdigest, executable))
+            continue
+        listing = need_listing(ctx, ref)
+        if dest.exists() and not dest.is_dir():
+            raise DataError("is a file, the lock has a directory here", path=ref.path,
+                            hint="move the file away, then check out again")
+        now = _current(ctx, ref.path, ref.algorithm) if dest.exists() else None
+        have = {e.path: e for e in now.entries} if now is not None else {}
+        want = {e.path: e for e in listing}
+        for path, entry in sorted(want.items()):
+            current = have.get(path)
+            executable = entry.executable if ref.algorithm == "sha256" else (
+                current.executable if current else False)
+            if current is not None and current.hexdigest == entry.hexdigest and (
+                    current.executable == executable):
+                unchanged += 1
+                continue
+            if current is not None and not ctx.cache.has(ref.algorithm, current.hexdigest):
+                at_risk.append((f"{ref.path}/{path}", ref.algorithm))
+            writes.append((ref, f"{ref.path}/{path}", entry.hexdigest, executable))
+        for path, current in sorted(have.items()):
+            if path not in want:
+                if not ctx.cache.has(ref.algorithm, current.hexdigest):
+                    at_risk.append((f"{ref.path}/{path}", ref.algorithm))
+                removes.append(f"{ref.path}/{path}")
+    missing = sorted({(r.algorithm, name) for r, _, name, _ in writes
+                      if not ctx.cache.has(r.algorithm, name)})
+    if missing:
+        raise DataError(f"{len(missing)} object(s) are not in the cache, e.g. "
+                        f"{missing[0][0]}:{missing[0][1]}", path=str(ctx.cache.root),
+                        hint="run `envbuild data pull` first; nothing was changed")
+    if at_risk and not force:
+        names = ", ".join(p for p, _ in at_risk[:10]) + (" ..." if len(at_risk) > 10 else "")
+        raise DataError(f"checkout would overwrite or remove {len(at_risk)} modified file(s) "
+                        f"whose content is not in the cache: {names}",
+                        hint="`envbuild data add` them to keep them, or pass --force (their "
+                             "bytes are stored in the cache first); nothing was changed")
+    for path, algorithm in at_risk:  # --force: keep the old bytes where they can be found again
+        ctx.cache.store_file(str(ctx.project / path), algorithm, display=path)
+    written = []
+    total = sum(os.path.getsize(ctx.cache.find(r.algorithm, n) or os.devnull)
+                for r, _, n, _ in writes)
+    ctx.progress.start("checking out", total, len(writes))
+    try:
+        for ref, path, name, executable in writes:
+            ctx.cache.materialize(ref.algorithm, name, ctx.project / path,
+                                  executable=executable, link=link)
+            written.append(path)
+            found = ctx.cache.find(ref.algorithm, name)
+            ctx.progress.advance(os.path.getsize(found) if found else 0, 1)
+    finally:
+        ctx.progress.finish()
+    for path in removes:
+        (ctx.project / path).unlink()
+        _prune_empty_dirs(ctx.project, path)
+    return CheckoutOutcome(written=tuple(written), removed=tuple(removes),
+                           kept=tuple(p for p, _ in at_risk), unchanged=unchanged)
+
+
+def _prune_empty_dirs(project: Path, path: str) -> None:
+    parent = (project / path).parent
+    while parent != project and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+# ---- remotes --------------------------------------------------------------------------------------
+
+
+def remote_url(project: Path, url: str | None) -> str:
+    if url:
+        return url
+    spec = spec_data(project)
+    if spec is not None and getattr(spec, "remote", None):
+        return str(spec.remote)
+    raise DataError("no remote", hint="pass --remote URL (file:///dir or s3://bucket/prefix) or "
+                    "set `remote` under [data] in envbuild.toml")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TransferOutcome:
+    sent: int  # objects pushed or pulled
+    present: int  # objects already there
+    bytes: int
+
+
+def push(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
+         cwd: Path | None = None) -> TransferOutcome:
+    from envbuild.data.remote import Remote
+
+    _, table = load_table(ctx.project)
+    wanted: dict[tuple[str, str], None] = {}
+    for ref in _select(table, ctx.project, paths, cwd):
+        listing = need_listing(ctx, ref) if ref.kind == "dir" else None
+        for obj in ref_objects(ctx, ref, listing):
+            wanted[obj] = None
+    missing = [o for o in wanted if not ctx.cache.has(*o)]
+    if missing:
+        raise DataError(f"{len(missing)} object(s) to push are not in the cache, e.g. "
+                        f"{missing[0][0]}:{missing[0][1]}", path=str(ctx.cache.root),
+                        hint="`envbuild data add` the data first (or pull it from where it is)")
+    remote = Remote(url)
+    present = set()
+    for algorithm in sorted({a for a, _ in wanted}):
+        present |= {(algorithm, n) for n in remote.existing(algorithm)}
+    to_send = [o for o in wanted if o not in present]
+    items = [(ctx.cache.verified(a, n), a, n) for a, n in to_send]  # never push a corrupt object
+    size = sum(p.stat().st_size for p, _, _ in items)
+    ctx.progress.start(f"pushing to {url}", size, len(items))
+    try:
+        for i in range(0, len(items), 256):
+            batch = items[i:i + 256]
+            remote.upload(batch)
+            ctx.progress.advance(sum(p.stat().st_size for p, _, _ in batch), len(batch))
+    finally:
+        ctx.progress.finish()
+    return TransferOutcome(sent=len(items), present=len(wanted) - len(items), bytes=size)
+
+
+def pull(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
+         cwd: Path | None = None) -> TransferOutcome:
+    """Fetch the objects of the refs into the cache; each is verified before it enters."""
+    from envbuild.data.remote import Remote
+
+    _, table = load_table(ctx.project)
+    refs = _select(table, ctx.project, paths, cwd)
+    remote = Remote(url)
+    sent = size = 0
+
+    def fetch(objects: Iterable[tuple[str, str]]) -> None:
+        nonlocal sent, size
+        todo = [o for o in dict.fromkeys(objects) if not ctx.cache.has(*o)]
+        for i in range(0, len(todo), 256):
+            batch = [(a, n, ctx.cache.temp_for_download()) for a, n in todo[i:i + 256]]
+            try:
+                remote.download(batch)
+                for a, n, tmp in batch:
+                    got = tmp.stat().st_size
+                    ctx.cache.adopt(tmp, a, n, what=f"remote object {remote.key(a, n)}")
+                    sent += 1
+                    size += got
+                    ctx.progress.advance(got, 1)
+            finally:
+                for _, _, tmp in batch:
+                    tmp.unlink(missing_ok=True)
+
+    ctx.progress.start(f"pulling from {url}", 0, 0)
+    try:
+        fetch((r.algorithm, r.object_name) for r in refs if r.kind == "dir")
+        objects: list[tuple[str, str]] = []
+        for ref in refs:
+            listing = need_listing(ctx, ref) if ref.kind == "dir" else None
+            objects += ref_objects(ctx, ref, listing)
+        total = len(dict.fromkeys(objects))
+        fetch(objects)
+    finally:
+        ctx.progress.finish()
+    return TransferOutcome(sent=sent, present=total - sent if total >= sent else 0, bytes=size)
+
+
+# ---- imports --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImportOutcome:
+    refs: tuple[DataRef, ...]
+    sources: tuple[str, ...]
+    bundle: str
+
+
+def _find_files(project: Path, names: Iterable[str], suffix: str) -> list[str]:
+    out = []
+    for directory, dirs, files in os.walk(project):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", ".dvc", ".envbuild", ".venv",
+                                                      "node_modules"))
+        for name in files:
+            if name in names or (suffix and name.endswith(suffix)):
+                out.append(Path(os.path.relpath(os.path.join(directory, name), project)).as_posix())
+    return sorted(out)
+
+
+def _commit_refs(ctx: DataContext, lock: Any, table: DataTable, refs: list[DataRef],
+                 sources: list[str]) -> ImportOutcome:
+    try:
+        updated = table.with_refs(refs)
+    except ValueError as exc:
+        raise DataError(f"the imported refs overlap: {exc}", hint="import fewer files") from None
+    saved = save_table(ctx.project, lock, updated) if updated != table else lock
+    return ImportOutcome(refs=tuple(refs), sources=tuple(sources), bundle=saved.bundle_id)
+
+
+def import_dvc(ctx: DataContext, paths: Sequence[str] = (), *,
+               cwd: Path | None = None) -> ImportOutcome:
+    """Refs from `.dvc` files and `dvc.lock` outs (every one in the project when none is named)."""
+    from envbuild.data.imports import refs_from_dvc_file, refs_from_dvc_lock
+
+    lock, table = load_table(ctx.project)
+    sources = ([project_path(ctx.project, p, cwd=cwd) for p in paths] if paths
+               else _find_files(ctx.project, ("dvc.lock",), ".dvc"))
+    if not sources:
+        raise DataError("no .dvc files and no dvc.lock in the project", path=str(ctx.project),
+                        hint="name them: `envbuild data import-dvc data.dvc`")
+    refs: list[DataRef] = []
+    for source in sources:
+        try:
+            text = (ctx.project / source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"cannot read: {exc.strerror}", path=source, hint="") from None
+        parse = refs_from_dvc_lock if posixpath_name(source) == "dvc.lock" else refs_from_dvc_file
+        refs += parse(text, origin=source)
+    return _commit_refs(ctx, lock, table, refs, sources)
+
+
+def import_lfs(ctx: DataContext, paths: Sequence[str] = (), *,
+               cwd: Path | None = None) -> ImportOutcome:
+    """Refs from Git LFS pointer files (the named ones, or every pointer in the project).
+
+    A named file that holds real content (already smudged) is hashed: its sha256 is its LFS oid.
+    """
+    lock, table = load_table(ctx.project)
+    candidates = ([project_path(ctx.project, p, cwd=cwd) for p in paths] if paths
+                  else _find_files(ctx.project, (), ""))
+    refs: list[DataRef] = []
+    for rel in candidates:
+        full = ctx.project / rel
+        if full.is_dir():
+            raise DataError("is a directory; name the pointer files", path=rel, hint="")
+        try:
+            head = full.read_bytes() if full.stat().st_size <= LFS_MAX_POINTER else b""
+        except OSError as exc:
+            raise DataError(f"cannot read: {exc.strerror}", path=rel, hint="") from None
+        parsed = parse_lfs_pointer(head)
+        if parsed is not None:
+            refs.append(DataRef(path=rel, kind="file", digest="sha256:" + parsed[0],
+                                size=parsed[1], files=1, source="git-lfs", origin=rel))
+        elif paths:
+            found = scan(ctx, rel, "sha256", store=True)
+            refs.append(DataRef(path=rel, kind="file", digest=found.digest, size=found.size,
+                                files=1, source="git-lfs", origin=rel))
+    if not refs:
+        raise DataError("no Git LFS pointer files found", path=str(ctx.project),
+                        hint="name the files: `envbuild data import-lfs models/big.bin`")
+    ctx.stat.save()
+    return _commit_refs(ctx, lock, table, refs, [r.path for r in refs])
+
+

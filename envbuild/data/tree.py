@@ -1,0 +1,137 @@
+"""Directory digests: the canonical listing a directory's digest is taken over. Pure.
+
+Canonical listing, format `envbuild-tree-v1` (the digest a `[data]` directory ref records is
+`"sha256:" + sha256(listing)`):
+
+    envbuild-tree-v1\\n
+    <path>\\0<size>\\0<x|->\\0<sha256 hex>\\n        one line per regular file
+
+- `<path>`: the file's path relative to the directory, POSIX separators (`/`), no `.` or `..`
+  components, as UTF-8 bytes (the OS's raw name bytes where a name is not valid UTF-8);
+- `<size>`: decimal byte count; `x` when the owner-executable bit is set, `-` otherwise; the
+  file's lowercase sha256 hex digest;
+- lines sorted by the bytes of `<path>`; nothing else (no mtimes, owners, other mode bits) and no
+  empty directories (as in git), so the same tree gives the same digest on any OS, in any order.
+
+A path cannot contain `\\0`, and every field after it has a fixed grammar, so the listing parses
+back unambiguously even for names holding newlines. The listing itself is stored in the cache and
+on remotes as the object named by the directory digest: it is how `checkout` knows the files.
+
+DVC's directory digest (for refs imported from DVC, checked by md5) is md5 over
+`json.dumps([{"md5": <hex>, "relpath": <path>}, ...], sort_keys=True)` with entries sorted by
+path components, as DVC 3 writes its `.dir` objects; it records neither sizes nor modes.
+Changing either definition bumps envbuild.lock's format version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+TREE_HEADER = b"envbuild-tree-v1\n"
+_LINE = re.compile(rb"([^\0]+)\0(0|[1-9][0-9]*)\0([x-])\0([0-9a-f]{64})\n")
+_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "md5": re.compile(r"^[0-9a-f]{32}$")}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TreeEntry:
+    path: str  # relative POSIX path inside the directory
+    size: int  # -1 where the listing does not record it (DVC)
+    executable: bool
+    hexdigest: str
+
+
+def check_relpath(path: str) -> str:
+    """A relative POSIX path that stays inside its directory; ValueError otherwise.
+
+    Listings come from remotes too: a `..` or absolute path there must never reach a write.
+    """
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in path:
+        raise ValueError(f"not a safe relative path: {path!r}")
+    return path
+
+
+def _key(path: str) -> bytes:
+    return os.fsencode(path)
+
+
+def render_listing(entries: Iterable[TreeEntry]) -> bytes:
+    lines = [TREE_HEADER]
+    seen = set()
+    for e in sorted(entries, key=lambda e: _key(e.path)):
+        check_relpath(e.path)
+        if e.path in seen:
+            raise ValueError(f"path listed twice: {e.path!r}")
+        seen.add(e.path)
+        if not _HEX["sha256"].match(e.hexdigest) or e.size < 0:
+            raise ValueError(f"bad entry for {e.path!r}")
+        lines.append(b"%s\0%d\0%s\0%s\n" % (_key(e.path), e.size, b"x" if e.executable else b"-",
+                                            e.hexdigest.encode()))
+    return b"".join(lines)
+
+
+def tree_digest(entries: Iterable[TreeEntry]) -> str:
+    return "sha256:" + hashlib.sha256(render_listing(entries)).hexdigest()
+
+
+def parse_listing(data: bytes) -> tuple[TreeEntry, ...]:
+    """The entries of a canonical listing; ValueError for anything not in canonical form."""
+    if not data.startswith(TREE_HEADER):
+        raise ValueError("not an envbuild-tree-v1 listing")
+    pos, out = len(TREE_HEADER), []
+    while pos < len(data):
+        m = _LINE.match(data, pos)
+        if m is None:
+            raise ValueError(f"malformed listing line at byte {pos}")
+        out.append(TreeEntry(path=check_relpath(os.fsdecode(m[1])), size=int(m[2]),
+                             executable=m[3] == b"x", hexdigest=m[4].decode()))
+        pos = m.end()
+    entries = tuple(out)
+    if render_listing(entries) != data:  # sorted, no duplicates: canonical or refused
+        raise ValueError("listing is not in canonical order")
+    return entries
+
+
+def _dvc_key(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/"))
+
+
+def render_dvc_listing(entries: Iterable[TreeEntry]) -> bytes:
+    items = [{"md5": e.hexdigest, "relpath": check_relpath(e.path)}
+             for e in sorted(entries, key=lambda e: _dvc_key(e.path))]
+    return json.dumps(items, sort_keys=True).encode()
+
+
+def dvc_tree_digest(entries: Iterable[TreeEntry]) -> str:
+    return "md5:" + hashlib.md5(render_dvc_listing(entries)).hexdigest()
+
+
+def parse_dvc_listing(data: bytes) -> tuple[TreeEntry, ...]:
+    items = json.loads(data)
+    if not isinstance(items, list):
+        raise ValueError("a DVC .dir object holds a JSON list")  # noqa: TRY004
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not _HEX["md5"].match(str(item.get("md5", ""))):
+            raise ValueError(f"bad DVC .dir entry: {item!r}")
+        out.append(TreeEntry(path=check_relpath(str(item["relpath"])), size=int(item.get("size", -1)),
+                             executable=bool(item.get("isexec", False)), hexdigest=item["md5"]))
+    return tuple(out)
+
+
+def listing_for(algorithm: str, entries: Iterable[TreeEntry]) -> bytes:
+    return render_listing(entries) if algorithm == "sha256" else render_dvc_listing(entries)
+
+
+def parse_listing_for(algorithm: str, data: bytes) -> tuple[TreeEntry, ...]:
+    return parse_listing(data) if algorithm == "sha256" else parse_dvc_listing(data)
+
+
+def is_hex(algorithm: str, value: str) -> bool:
+    pattern = _HEX.get(algorithm)
+    return bool(pattern and pattern.match(value))
