@@ -3,8 +3,9 @@
 
   # nixos-25.11: its Python set meets pyproject.toml's bounds (packaging >= 25 for the PEP 751
   # pylock model, poetry-core >= 2, tomlkit >= 0.13); nixos-24.05 does not. flake.lock pins one
-  # revision of the branch (8fd9daa3, 2026-05-10), rev and narHash as `nix flake lock` recorded
-  # them in public flake.lock files; these machines cannot fetch it (tests use a stand-in).
+  # revision of the branch (8fd9daa3, 2026-05-10), the default of generated flakes too
+  # (envbuild/generate/nix.py says where rev and narHash come from); these machines cannot
+  # fetch it, so the tests evaluate against a stand-in.
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
   outputs = { self, nixpkgs }:

@@ -95,7 +95,7 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "a dev shell and a layered image. Generating twice changes no byte.\n\n"
         "example:\n  envbuild nix generate && nix flake show", cmd_nix_generate)
     gen.add_argument("--nixpkgs-rev", metavar="REV",
-                     help="pin nixpkgs to this commit (default: the NixOS 24.05 release)")
+                     help="pin nixpkgs to this commit (default: a nixos-25.11 commit)")
     gen.add_argument("--nixpkgs-nar-hash", metavar="SRI",
                      help="the NAR hash of that commit's source (sha256-...), as flake.lock records it")
     gen.add_argument("--force", action="store_true",

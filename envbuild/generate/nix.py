@@ -57,15 +57,16 @@ class NixpkgsPin:
         return f"github:{self.owner}/{self.repo}/{self.rev}"
 
 
-# The NixOS 24.05 release (tag 24.05). The narHash is the NAR hash of the unpacked source, as
-# recorded by independent public pins of this revision: fetchFromGitHub / fetchzip of
-# github.com/NixOS/nixpkgs tag 24.05 give `sha256-vboIEwIQ...`, and fetchTarball of
-# archive/63dacb46....tar.gz gives the same hash in base32 (1lr1h35prqkd...; `nix hash to-sri`
-# maps one to the other). It cannot be fetched from these machines: tests swap it for a stand-in.
+# A nixos-25.11 commit (2026-05-10), the revision the project's own flake.lock pins too. rev and
+# narHash as public flake.lock files record them (`nix flake lock`, lastModified 1778430510);
+# an independent `fetchTarball` pin of github.com/NixOS/nixpkgs/archive/8fd9daa3....tar.gz
+# carries sha256 1i4bkzy1siavmxaskp49lgi9s02gam6crb0d0abbbjmsyl39jbsf, the same hash in base32
+# (`nix hash to-sri` maps one to the other). These machines cannot fetch it: tests swap it for
+# the stand-in. Override per bundle with `envbuild nix generate --nixpkgs-rev/--nixpkgs-nar-hash`.
 DEFAULT_NIXPKGS = NixpkgsPin(
-    rev="63dacb46bf939521bdc93981b4cbb7ecb58427a0",
-    nar_hash="sha256-vboIEwIQojofItm2xGCdZCzW96U85l9nDW3ifMuAIdM=",
-    ref="nixos-24.05",
+    rev="8fd9daa3db09ced9700431c5b7ad0e8ba199b575",
+    nar_hash="sha256-Ti+ZBvW6yrWWAg2szExVTwCd4qOJ3KlVr1tFHfyfi8Q=",
+    ref="nixos-25.11",
 )
 
 

@@ -4,7 +4,7 @@
 {
   description = "churn: envbuild bundle sha256:baf5fc0b291103268528de389b4b7c89462a70940d8cd0c9bdafba6beb67ffb6";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/63dacb46bf939521bdc93981b4cbb7ecb58427a0";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/8fd9daa3db09ced9700431c5b7ad0e8ba199b575";
 
   outputs = { self, nixpkgs }:
     let
