@@ -68,15 +68,20 @@ class FileHash:
     stat: FileStat
 
 
-_buffer: mmap.mmap | None = None
+_buffer: tuple[int, mmap.mmap] | None = None
 
 
 def aligned_buffer() -> mmap.mmap:
-    """This process's page-aligned read buffer (one per process: workers are single-threaded)."""
+    """This process's page-aligned read buffer (one per process: workers are single-threaded).
+
+    MAP_PRIVATE, and made again in a forked child: an anonymous mmap is MAP_SHARED by default,
+    and worker processes reading into one shared buffer would hash each other's bytes.
+    """
     global _buffer
-    if _buffer is None:
-        _buffer = mmap.mmap(-1, BUFFER_SIZE)
-    return _buffer
+    pid = os.getpid()
+    if _buffer is None or _buffer[0] != pid:
+        _buffer = (pid, mmap.mmap(-1, BUFFER_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS))
+    return _buffer[1]
 
 
 def _os_error(exc: OSError, display: str, what: str) -> DataError:
