@@ -45,10 +45,12 @@ def cmd_nix_generate(args: argparse.Namespace) -> int:
     written = generate_flake(args.project, options=_options(args), force=args.force)
     if args.json:
         emit_json({"ok": True, "bundle": written.bundle_id, "files": list(written.files),
-                   "changed": list(written.changed), "systems": list(written.systems)})
+                   "changed": list(written.changed), "systems": list(written.systems),
+                   "paths": written.paths})
         return 0
     changed = ", ".join(written.changed) or "no file changed"
-    info(f"flake for {', '.join(written.systems)} (bundle {written.bundle_id[7:19]}): {changed}")
+    info(f"flake for {', '.join(written.systems)} with {written.paths} hash-checked model/data "
+         f"file(s) (bundle {written.bundle_id[7:19]}): {changed}")
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from envbuild.errors import EnvbuildError
 from envbuild.files import write_all_atomic
@@ -24,14 +26,30 @@ class Written:
     changed: tuple[str, ...]  # the ones whose bytes changed
     bundle_id: str
     systems: tuple[str, ...]
+    paths: int  # model and data files the flake checks
+
+
+def _listing(project: Path) -> Callable[[Any], Sequence[Any]]:
+    """A directory ref's file listing, read (and checked) from the data cache."""
+    def listing(ref: Any) -> Sequence[Any]:
+        from envbuild.data.service import DataContext, need_listing
+
+        return need_listing(DataContext.open(project), ref)
+    return listing
 
 
 def generate_flake(project: Path, *, options: NixOptions = DEFAULT_OPTIONS,
-                   paths: tuple[StorePath, ...] = (), force: bool = False) -> Written:
-    """Write flake.nix and flake.lock next to envbuild.lock; refuse to replace a hand-written flake."""
+                   paths: tuple[StorePath, ...] | None = None, force: bool = False) -> Written:
+    """Write flake.nix and flake.lock next to envbuild.lock; refuse to replace a hand-written flake.
+
+    `paths` defaults to the model and data store paths the lock pins (nix_inputs).
+    """
     from envbuild.generate.nix import flake_systems
+    from envbuild.generate.nix_inputs import store_paths
 
     bundle = load_bundle(project)
+    if paths is None:
+        paths = store_paths(bundle.lock.data, bundle.lock.model, _listing(project))
     files = render_flake(bundle, paths, options)
     existing = project / FLAKE_FILE
     if existing.is_file() and not force and not existing.read_bytes().startswith(HEADER.encode()):
@@ -44,4 +62,4 @@ def generate_flake(project: Path, *, options: NixOptions = DEFAULT_OPTIONS,
                     if not (p.is_file() and p.read_bytes() == data))
     write_all_atomic(targets)
     return Written(files=tuple(files), changed=changed, bundle_id=bundle.lock.bundle_id,
-                   systems=tuple(s.system for s in flake_systems(bundle)))
+                   systems=tuple(s.system for s in flake_systems(bundle)), paths=len(paths))

@@ -216,3 +216,37 @@ def test_nar_hash_matches_nix(nix: str, tmp_path: Path) -> None:
         assert sri_sha256(nar_sha256(path)) == got, path
     dumped = subprocess.run(["nix-store", "--dump", str(tree)], capture_output=True, check=True)
     assert dump_nar(tree) == dumped.stdout
+
+
+def test_data_added_with_envbuild_is_checked_by_nix(nix: str, tmp_path: Path,
+                                                    tool: Callable[[str], str]) -> None:
+    """The whole path: `envbuild data add` pins, `envbuild nix generate` writes the flake from
+    the lock alone (a directory as one flat-hashed path per file), `envbuild nix build data`
+    builds it, and one changed byte in a directory's file is refused (exit 7)."""
+    from envbuild.data.cache import CACHE_ENV
+
+    envbuild = tool("envbuild")
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("envbuild.lock", "pylock.toml", "envbuild.toml", "requirements.in"):
+        shutil.copy(CHURN / name, project / name)
+    (project / "data" / "images" / "sub").mkdir(parents=True)
+    (project / "data" / "train.csv").write_bytes(b"tenure,churned\n1,0\n")
+    (project / "data" / "images" / "one.png").write_bytes(b"\x89PNG one")
+    (project / "data" / "images" / "sub" / "two.png").write_bytes(b"\x89PNG two")
+    env = {**os.environ, **NIX_ENV, CACHE_ENV: str(tmp_path / "cache")}
+
+    def envbuild_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([envbuild, *args], cwd=project, capture_output=True, text=True,
+                              timeout=120, env=env, check=False)
+
+    for args in (("data", "add", "data/train.csv", "data/images"), ("nix", "generate")):
+        assert envbuild_run(*args).returncode == 0, envbuild_run(*args).stderr
+    text = (project / "flake.nix").read_text()
+    assert 'src = ./. + "/data/images/sub/two.png";' in text
+    build = ("nix", "build", "data", "--system", "x86_64-linux", "--nixpkgs", str(STAND_IN))
+    assert envbuild_run(*build).returncode == 0, envbuild_run(*build).stderr
+    (project / "data" / "images" / "sub" / "two.png").write_bytes(b"\x89PNG twO")
+    failed = envbuild_run(*build)
+    assert failed.returncode == 7, failed.stderr
+    assert "hash mismatch in data/images/sub/two.png" in failed.stderr
