@@ -250,3 +250,16 @@ def test_data_added_with_envbuild_is_checked_by_nix(nix: str, tmp_path: Path,
     failed = envbuild_run(*build)
     assert failed.returncode == 7, failed.stderr
     assert "hash mismatch in data/images/sub/two.png" in failed.stderr
+
+
+def test_nix_sees_the_dockerfiles_wheels(nix: str, project: Path, churn: Bundle) -> None:
+    """Done-when, as Nix evaluates it: the flake's x86_64-linux wheels (file, sha256) are the
+    ones the linux/amd64 image's Dockerfile installs (its wheels/requirements.txt)."""
+    dockerfile = pytest.importorskip("envbuild.generate.dockerfile")
+    lines = dockerfile.render_wheel_requirements(churn, "linux/amd64").decode().splitlines()
+    installs = {line.rsplit("--hash=sha256:", 1)[1] for line in lines if not line.startswith("#")}
+    files = {w.name for _, w in dockerfile.image_wheels(churn, "linux/amd64")}
+    seen = json.loads(ok(nix_eval_argv(project, "envbuild.wheels.x86_64-linux",
+                                       options=OPTIONS, override_nixpkgs=STAND_IN)))
+    assert {w["file"] for w in seen} == files
+    assert {w["hash"] for w in seen} == {sri_sha256(h) for h in installs}
