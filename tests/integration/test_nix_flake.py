@@ -263,3 +263,12 @@ def test_nix_sees_the_dockerfiles_wheels(nix: str, project: Path, churn: Bundle)
                                        options=OPTIONS, override_nixpkgs=STAND_IN)))
     assert {w["file"] for w in seen} == files
     assert {w["hash"] for w in seen} == {sri_sha256(h) for h in installs}
+
+
+def test_flake_lock_matches_flake_nix(nix: str, project: Path) -> None:
+    """Nix accepts the generated flake.lock as it is: no re-lock, so no network, is needed."""
+    before = (project / "flake.lock").read_bytes()
+    ok(["nix", "--extra-experimental-features", "nix-command flakes", "--option",
+        "build-users-group", "", "--option", "download-attempts", "1", "--option",
+        "connect-timeout", "2", "flake", "lock", "--no-update-lock-file", f"path:{project}"])
+    assert (project / "flake.lock").read_bytes() == before

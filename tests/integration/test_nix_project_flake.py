@@ -52,3 +52,13 @@ def test_project_flake_evaluates(tool: Callable[[str], str], system: str) -> Non
     src = Path(info["env"]["src"])
     assert {"pyproject.toml", "envbuild", "templates", "tests"} <= set(os.listdir(src))
     assert not (src / ".venv").exists() and not (src / ".git").exists()
+
+
+def test_project_flake_lock_is_current(tool: Callable[[str], str]) -> None:
+    """flake.lock pins the input flake.nix names: Nix needs no re-lock (and no network)."""
+    tool("nix")
+    result = subprocess.run(
+        [*NIX, "--option", "download-attempts", "1", "--option", "connect-timeout", "2",
+         "flake", "lock", "--no-update-lock-file", _ref("").rstrip("#")],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
