@@ -95,7 +95,7 @@ class StorePath:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NixOptions:
     nixpkgs: NixpkgsPin = DEFAULT_NIXPKGS
-    # The image's command; the default runs the environment's Python.
+    # The image's command when the lock's [image] names none: the environment's Python.
     command: tuple[str, ...] = ("python",)
 
 
@@ -190,9 +190,42 @@ def _path_entry(p: StorePath) -> dict[str, Any]:
         "source": "/" + rel,  # appended to the flake's own directory: ./. + "/data/x.csv"
         "recursive": p.kind == "dir",
         "hash": sri_sha256(p.sha256),
+        "image": _image_path(p.name),
         # The lock's notation, for the error message; a directory's is its NAR hash.
         "digest": ("sha256:" if p.kind == "file" else "nar-sha256:")
         + p.sha256.removeprefix("sha256:"),
+    }
+
+
+def _image_path(name: str) -> str:
+    """Where a model or data file sits in the image: as the Dockerfile lays the image out."""
+    from envbuild.generate.dockerfile import MODEL_DIR, WORKDIR
+    from envbuild.generate.nix_inputs import MODEL_DIR as FLAKE_MODEL_DIR
+
+    if name == FLAKE_MODEL_DIR or name.startswith(FLAKE_MODEL_DIR + "/"):
+        return MODEL_DIR.lstrip("/") + name[len(FLAKE_MODEL_DIR):]
+    return f"{WORKDIR.lstrip('/')}/{name}"
+
+
+def _image(bundle: Bundle, options: NixOptions) -> dict[str, Any]:
+    """The image's config and code paths, the Dockerfile's (envbuild.generate.dockerfile)."""
+    from envbuild.generate.dockerfile import UID, WORKDIR, _healthcheck
+
+    image = bundle.lock.image
+    code = []
+    for rel in sorted(image.code):
+        norm = _check_relative(rel)
+        code.append({"image": f"{WORKDIR.lstrip('/')}/{norm}", "source": "/" + norm,
+                     "store_name": store_name(posixpath.basename(norm))})
+    return {
+        "name": image.name or bundle.lock.name,
+        "cmd": list(image.cmd) or list(options.command),
+        "port": image.port,
+        "healthcheck": (_healthcheck(image.port, image.healthcheck or "/healthz")
+                        if image.port is not None else None),
+        "workdir": WORKDIR,
+        "user": f"{UID}:{UID}",
+        "code": code,
     }
 
 
@@ -217,7 +250,7 @@ def render_flake_nix(bundle: Bundle, paths: tuple[StorePath, ...] | list[StorePa
         description=f"{lock.name}: envbuild bundle {lock.bundle_id}",
         nixpkgs_url=options.nixpkgs.url,
         name=lock.name,
-        image_name=lock.image.name or lock.name,
+        image=_image(bundle, options),
         version=lock.short_id,
         bundle_id=lock.bundle_id,
         python_attr=_python_attr(lock.python.version),
@@ -225,7 +258,6 @@ def render_flake_nix(bundle: Bundle, paths: tuple[StorePath, ...] | list[StorePa
                   "wheels": [{"file": w.file, "url": w.url, "hash": sri_sha256(w.sha256)}
                              for w in s.wheels]} for s in systems],
         paths=entries,
-        command=list(options.command),
     )
 
 

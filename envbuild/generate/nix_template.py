@@ -22,11 +22,17 @@ def _nix_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _nix_int(value: int) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"nix_int takes an int, not {value!r}")
+    return str(value)
+
+
 @cache
 def nix_environment() -> jinja2.Environment:
     env = environment().overlay()
     env.filters = {**env.filters, "nix_string": nix_string, "nix_attr": nix_attr,
-                   "nix_bool": _nix_bool}
+                   "nix_bool": _nix_bool, "nix_int": _nix_int}
     return env
 
 

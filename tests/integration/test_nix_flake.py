@@ -81,9 +81,11 @@ def _paths(project: Path) -> list[StorePath]:
 
 @pytest.fixture
 def project(tmp_path: Path, churn: Bundle) -> Path:
-    """The churn lock, a data file and a model directory, and the flake generated for them."""
+    """The churn lock and code, a data file and a model directory, and their flake."""
     for name in ("envbuild.lock", "pylock.toml"):
         shutil.copy(CHURN / name, tmp_path / name)
+    if (CHURN / "app").is_dir():  # the lock's [image] code paths
+        shutil.copytree(CHURN / "app", tmp_path / "app")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.csv").write_bytes(b"tenure,churned\n1,0\n24,1\n")
     (tmp_path / "model" / "artifacts").mkdir(parents=True)
@@ -272,3 +274,30 @@ def test_flake_lock_matches_flake_nix(nix: str, project: Path) -> None:
         "build-users-group", "", "--option", "download-attempts", "1", "--option",
         "connect-timeout", "2", "flake", "lock", "--no-update-lock-file", f"path:{project}"])
     assert (project / "flake.lock").read_bytes() == before
+
+
+def test_image_is_laid_out_as_the_dockerfile(nix: str, project: Path, churn: Bundle) -> None:
+    """The image's config (command, port, health check, user, working directory) is the
+    Dockerfile's, and its files sit where the Dockerfile puts them."""
+    dockerfile = pytest.importorskip("envbuild.generate.dockerfile")
+    image = churn.lock.image
+    config = json.loads(ok(nix_eval_argv(project, "packages.x86_64-linux.image.config",
+                                         options=OPTIONS, override_nixpkgs=STAND_IN)))
+    config = json.loads(config) if isinstance(config, str) else config  # the stand-in: JSON
+    assert config["Cmd"] == list(image.cmd or ("python",))
+    assert config["WorkingDir"] == dockerfile.WORKDIR
+    assert config["User"] == f"{dockerfile.UID}:{dockerfile.UID}"
+    if image.port is not None:
+        assert config["ExposedPorts"] == {f"{image.port}/tcp": {}}
+        assert config["Healthcheck"]["Test"][1:] == dockerfile._healthcheck(
+            image.port, image.healthcheck or "/healthz")
+    # The image's one content: the linkFarm of data, model and code; built here for real.
+    root_drv = json.loads(ok([*nix_eval_argv(project, "packages.x86_64-linux.image.contents",
+                                             options=OPTIONS, override_nixpkgs=STAND_IN),
+                              "--apply", "cs: (builtins.head cs).drvPath"]))
+    out = Path(ok(["nix-store", "--option", "build-users-group", "", "--option", "sandbox",
+                   "false", "--option", "substituters", "", "--realise", root_drv]).strip())
+    assert (out / "srv" / "data" / "train.csv").is_file()
+    assert (out / "opt" / "model" / "MLmodel").is_file()  # a NAR-checked directory input
+    for code in image.code:
+        assert (out / "srv" / code).exists()

@@ -103,8 +103,8 @@ HOSTILE = 'x"; evil = builtins.abort "pwned"; y = "${builtins.abort 1}\\\nz'
 
 
 def test_every_value_is_escaped(churn: Bundle) -> None:
-    lock = dataclasses.replace(churn.lock, name=HOSTILE,
-                               image=dataclasses.replace(churn.lock.image, name=HOSTILE))
+    lock = dataclasses.replace(churn.lock, name=HOSTILE, image=dataclasses.replace(
+        churn.lock.image, name=HOSTILE, cmd=(HOSTILE,), code=("src/${x}\\",)))
     bundle = dataclasses.replace(churn, lock=lock)
     paths = [StorePath(name=HOSTILE, path='we"ird/${x}\\ dir', sha256="ab" * 32, kind="dir")]
     text = render_flake(bundle, paths, NixOptions(command=(HOSTILE,)))["flake.nix"].decode()
@@ -112,6 +112,8 @@ def test_every_value_is_escaped(churn: Bundle) -> None:
     assert "${builtins.abort" not in text.replace("\\${builtins.abort", "")
     assert '"x\\"; evil = builtins.abort \\"pwned\\"; y = \\"\\${builtins.abort 1}\\\\\\nz"' in text
     assert 'src = ./. + "/we\\"ird/\\${x}\\\\ dir";' in text
+    assert 'path = ./. + "/src/\\${x}\\\\"; }; }' in text  # a code path
+    assert text.count('"x\\"; evil = builtins.abort') >= 4  # name, image name, cmd, path
 
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../outside", "a/../../b"])

@@ -23,12 +23,13 @@ let
 
   # Python and its package set: the names the flakes use, as placeholders.
   pythonPackageNames = [ "packaging" "tomlkit" "jinja2" "rich" "httpx" "poetry-core"
-    "pip-tools" "pytest" "hypothesis" "build" "pyyaml" "pytestCheckHook" ];
+    "pip-tools" "pytest" "hypothesis" "build" "pyyaml" "pytestCheckHook" "pip" ];
   pythonPackages = lib.genAttrs pythonPackageNames package // {
     buildPythonApplication = attrs: mkDerivation attrs;
   };
   python = version: (package "python${version}") // {
     interpreter = "${package "python${version}"}/bin/python${version}";
+    sitePackages = "lib/python${version}/site-packages";
     pkgs = pythonPackages;
     withPackages = f: placeholder "python${version}-env" { packages = f pythonPackages; };
   };

@@ -10,11 +10,9 @@
     let
       lib = nixpkgs.lib;
       name = "churn";
-      imageName = "churn";
       version = "baf5fc0b2911";
       bundleId = "sha256:baf5fc0b291103268528de389b4b7c89462a70940d8cd0c9bdafba6beb67ffb6";
       pythonAttr = "python311";
-      command = [ "python" ];
 
       # Per Nix system: the wheels the lock installs on that platform (file name, URL, the
       # lock's sha256 in SRI form), and whether any carries native code.
@@ -147,6 +145,7 @@
       paths = [
         {
           name = "data/train.csv";
+          image = "srv/data/train.csv";
           path = checked {
             name = "data/train.csv";
             store = "train.csv";
@@ -158,6 +157,7 @@
         }
         {
           name = "model";
+          image = "opt/model";
           path = checked {
             name = "model";
             store = "model";
@@ -169,7 +169,28 @@
         }
       ];
 
-      quietEnv = [ "MLFLOW_DISABLE_TELEMETRY=true" "BENTOML_DO_NOT_TRACK=true" "DO_NOT_TRACK=1" ];
+      # The project's code paths ([image] code): the flake's own source, as the Dockerfile
+      # copies them; the lock pins them by the git commit, not by a hash here.
+      code = [
+        { image = "srv/app"; path = builtins.path { name = "app"; path = ./. + "/app"; }; }
+      ];
+
+      # The image as the Dockerfile makes it: model under /opt/model, data and code in the
+      # working directory, a fixed non-root user, the same command, port and health check.
+      imageConfig = {
+        Cmd = [ "python" "-m" "app.serve" ];
+        WorkingDir = "/srv";
+        User = "10001:10001";
+        Labels = { "dev.envbuild.bundle" = bundleId; };
+        ExposedPorts = { "8080/tcp" = { }; };
+        Healthcheck = {
+          Test = [ "CMD" "python" "-c" "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)" ];
+          Interval = 30000000000;
+          Timeout = 5000000000;
+          StartPeriod = 10000000000;
+          Retries = 3;
+        };
+      };
 
       forSystem = system:
         let
@@ -180,8 +201,9 @@
             name = w.file;
             path = pkgs.fetchurl { name = w.file; inherit (w) url hash; };
           }) systems.${system}.wheels);
-          # The Dockerfile's install: a venv, then the lock's wheels with no index and no
-          # resolution, every __pycache__ dropped and hash-based .pyc files compiled.
+          # The Dockerfile's install: a venv without pip, then the lock's wheels by a pip from
+          # outside it, with no index and no resolution; every __pycache__ dropped and
+          # hash-based .pyc files compiled.
           env = pkgs.stdenv.mkDerivation {
             pname = "${name}-env";
             inherit version;
@@ -194,25 +216,25 @@
             buildInputs = lib.optionals native [ pkgs.stdenv.cc.cc.lib pkgs.zlib ];
             installPhase = ''
               runHook preInstall
-              export HOME=$TMPDIR PIP_DISABLE_PIP_VERSION_CHECK=1
-              ${python.interpreter} -m venv $out
-              $out/bin/pip install --no-index --no-deps --no-cache-dir --no-compile ${wheelDir}/*.whl
+              export HOME=$TMPDIR
+              ${python.interpreter} -m venv --without-pip $out
+              PYTHONPATH=${python.pkgs.pip}/${python.sitePackages} $out/bin/python -m pip install \
+                --no-index --no-deps --no-cache-dir --no-compile --disable-pip-version-check \
+                --no-warn-script-location ${wheelDir}/*.whl
               find $out -type d -name __pycache__ -prune -exec rm -rf {} +
               $out/bin/python -m compileall -q --invalidation-mode unchecked-hash $out/lib
               runHook postInstall
             '';
           };
           data = pkgs.linkFarm "${name}-data" (map (p: { inherit (p) name path; }) paths);
-          app = pkgs.linkFarm "${name}-app" (map (p: { name = "app/${p.name}"; inherit (p) path; }) paths);
+          root = pkgs.linkFarm "${name}-root" (map (p: { name = p.image; inherit (p) path; }) (paths ++ code));
           image = pkgs.dockerTools.buildLayeredImage {
-            name = imageName;
+            name = "churn";
             tag = version;
-            contents = [ app ];
-            config = {
-              Cmd = command;
-              Env = [ "PATH=${env}/bin" ] ++ quietEnv;
-              WorkingDir = "/app";
-              Labels = { "dev.envbuild.bundle" = bundleId; };
+            contents = [ root ];
+            config = imageConfig // {
+              Env = [ "PATH=${env}/bin" "VIRTUAL_ENV=${env}" "PYTHONDONTWRITEBYTECODE=1"
+                      "PYTHONUNBUFFERED=1" ];
             };
           };
           shell = pkgs.mkShell {

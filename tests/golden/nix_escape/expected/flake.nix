@@ -10,11 +10,9 @@
     let
       lib = nixpkgs.lib;
       name = "golden";
-      imageName = "golden";
       version = "b5e0376dea40";
       bundleId = "sha256:b5e0376dea403d2d9f23cf63568d4e2acc6eaa134f9052716e9f0ed0ef6b0147";
       pythonAttr = "python311";
-      command = [ "python" "-c" "print(\"\${HOME}\\n\")" "\$(rm -rf /)" ];
 
       # Per Nix system: the wheels the lock installs on that platform (file name, URL, the
       # lock's sha256 in SRI form), and whether any carries native code.
@@ -54,6 +52,7 @@
       paths = [
         {
           name = "data/quote\"d \${x} \\ back\nslash";
+          image = "srv/data/quote\"d \${x} \\ back\nslash";
           path = checked {
             name = "data/quote\"d \${x} \\ back\nslash";
             store = "_n.csv";
@@ -65,6 +64,7 @@
         }
         {
           name = "in";
+          image = "srv/in";
           path = checked {
             name = "in";
             store = "model_dir";
@@ -76,7 +76,19 @@
         }
       ];
 
-      quietEnv = [ "MLFLOW_DISABLE_TELEMETRY=true" "BENTOML_DO_NOT_TRACK=true" "DO_NOT_TRACK=1" ];
+      # The project's code paths ([image] code): the flake's own source, as the Dockerfile
+      # copies them; the lock pins them by the git commit, not by a hash here.
+      code = [
+      ];
+
+      # The image as the Dockerfile makes it: model under /opt/model, data and code in the
+      # working directory, a fixed non-root user, the same command, port and health check.
+      imageConfig = {
+        Cmd = [ "python" "-c" "print(\"\${HOME}\\n\")" "\$(rm -rf /)" ];
+        WorkingDir = "/srv";
+        User = "10001:10001";
+        Labels = { "dev.envbuild.bundle" = bundleId; };
+      };
 
       forSystem = system:
         let
@@ -87,8 +99,9 @@
             name = w.file;
             path = pkgs.fetchurl { name = w.file; inherit (w) url hash; };
           }) systems.${system}.wheels);
-          # The Dockerfile's install: a venv, then the lock's wheels with no index and no
-          # resolution, every __pycache__ dropped and hash-based .pyc files compiled.
+          # The Dockerfile's install: a venv without pip, then the lock's wheels by a pip from
+          # outside it, with no index and no resolution; every __pycache__ dropped and
+          # hash-based .pyc files compiled.
           env = pkgs.stdenv.mkDerivation {
             pname = "${name}-env";
             inherit version;
@@ -101,25 +114,25 @@
             buildInputs = lib.optionals native [ pkgs.stdenv.cc.cc.lib pkgs.zlib ];
             installPhase = ''
               runHook preInstall
-              export HOME=$TMPDIR PIP_DISABLE_PIP_VERSION_CHECK=1
-              ${python.interpreter} -m venv $out
-              $out/bin/pip install --no-index --no-deps --no-cache-dir --no-compile ${wheelDir}/*.whl
+              export HOME=$TMPDIR
+              ${python.interpreter} -m venv --without-pip $out
+              PYTHONPATH=${python.pkgs.pip}/${python.sitePackages} $out/bin/python -m pip install \
+                --no-index --no-deps --no-cache-dir --no-compile --disable-pip-version-check \
+                --no-warn-script-location ${wheelDir}/*.whl
               find $out -type d -name __pycache__ -prune -exec rm -rf {} +
               $out/bin/python -m compileall -q --invalidation-mode unchecked-hash $out/lib
               runHook postInstall
             '';
           };
           data = pkgs.linkFarm "${name}-data" (map (p: { inherit (p) name path; }) paths);
-          app = pkgs.linkFarm "${name}-app" (map (p: { name = "app/${p.name}"; inherit (p) path; }) paths);
+          root = pkgs.linkFarm "${name}-root" (map (p: { name = p.image; inherit (p) path; }) (paths ++ code));
           image = pkgs.dockerTools.buildLayeredImage {
-            name = imageName;
+            name = "golden";
             tag = version;
-            contents = [ app ];
-            config = {
-              Cmd = command;
-              Env = [ "PATH=${env}/bin" ] ++ quietEnv;
-              WorkingDir = "/app";
-              Labels = { "dev.envbuild.bundle" = bundleId; };
+            contents = [ root ];
+            config = imageConfig // {
+              Env = [ "PATH=${env}/bin" "VIRTUAL_ENV=${env}" "PYTHONDONTWRITEBYTECODE=1"
+                      "PYTHONUNBUFFERED=1" ];
             };
           };
           shell = pkgs.mkShell {
