@@ -96,7 +96,7 @@ def _size(n: int) -> str:
 def cmd_add(args: argparse.Namespace) -> int:
     from envbuild.data.service import add
 
-    outcome = add(_context(args), args.paths, cwd=Path.cwd())
+    outcome = add(_context(args), args.paths, cwd=args.project.absolute())
     if args.json:
         emit_json({"ok": True, "refs": [_ref_row(r) for r in outcome.refs],
                    "hashed": outcome.hashed, "bundle": outcome.bundle, "changed": outcome.changed})
@@ -123,7 +123,7 @@ def _check(args: argparse.Namespace, *, rehash: bool) -> int:
     from envbuild.data.service import check
     from envbuild.errors import IntegrityError
 
-    outcome = check(_context(args), args.paths, rehash=rehash, cwd=Path.cwd())
+    outcome = check(_context(args), args.paths, rehash=rehash, cwd=args.project.absolute())
     bad = [s for s in outcome.states if not s.ok]
     payload = {"ok": not bad, "refs": [s.to_dict() for s in outcome.states],
                "hashed": outcome.hashed}
@@ -162,7 +162,7 @@ def cmd_checkout(args: argparse.Namespace) -> int:
     from envbuild.data.service import checkout
 
     outcome = checkout(_context(args), args.paths, force=args.force, link=args.link,
-                       cwd=Path.cwd())
+                       cwd=args.project.absolute())
     if args.json:
         emit_json({"ok": True, "written": list(outcome.written), "removed": list(outcome.removed),
                    "kept_in_cache": list(outcome.kept), "unchanged": outcome.unchanged})
@@ -185,7 +185,7 @@ def _transfer(args: argparse.Namespace, *, direction: str) -> int:
     ctx = _context(args)
     url = service.remote_url(ctx.project, args.remote)
     fn = service.push if direction == "push" else service.pull
-    outcome = fn(ctx, url, args.paths, cwd=Path.cwd())
+    outcome = fn(ctx, url, args.paths, cwd=args.project.absolute())
     if args.json:
         emit_json({"ok": True, "remote": url, "objects": outcome.sent,
                    "already_there": outcome.present, "bytes": outcome.bytes})
@@ -221,13 +221,13 @@ def _imported(args: argparse.Namespace, outcome: Any) -> int:
 def cmd_import_dvc(args: argparse.Namespace) -> int:
     from envbuild.data.service import import_dvc
 
-    return _imported(args, import_dvc(_context(args), args.paths, cwd=Path.cwd()))
+    return _imported(args, import_dvc(_context(args), args.paths, cwd=args.project.absolute()))
 
 
 def cmd_import_lfs(args: argparse.Namespace) -> int:
     from envbuild.data.service import import_lfs
 
-    return _imported(args, import_lfs(_context(args), args.paths, cwd=Path.cwd()))
+    return _imported(args, import_lfs(_context(args), args.paths, cwd=args.project.absolute()))
 
 
 SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ...] = (

@@ -19,7 +19,7 @@ on remotes as the object named by the directory digest: it is how `checkout` kno
 
 DVC's directory digest (for refs imported from DVC, checked by md5) is md5 over
 `json.dumps([{"md5": <hex>, "relpath": <path>}, ...], sort_keys=True)` with entries sorted by
-path components, as DVC 3 writes its `.dir` objects; it records neither sizes nor modes.
+the path string (so `a-b/x` before `a/b`), as DVC 3 writes its `.dir` objects; it records neither sizes nor modes.
 Changing either definition bumps envbuild.lock's format version.
 """
 
@@ -97,13 +97,9 @@ def parse_listing(data: bytes) -> tuple[TreeEntry, ...]:
     return entries
 
 
-def _dvc_key(path: str) -> tuple[str, ...]:
-    return tuple(path.split("/"))
-
-
 def render_dvc_listing(entries: Iterable[TreeEntry]) -> bytes:
     items = [{"md5": e.hexdigest, "relpath": check_relpath(e.path)}
-             for e in sorted(entries, key=lambda e: _dvc_key(e.path))]
+             for e in sorted(entries, key=lambda e: e.path)]
     return json.dumps(items, sort_keys=True).encode()
 
 

@@ -17,7 +17,12 @@ from envbuild.data.imports import parse_lfs_pointer, refs_from_dvc_file, refs_fr
 from envbuild.data.refs import DataRef, DataTable
 from envbuild.data.service import DataContext, scan
 from envbuild.data.tree import (
-    TreeEntry, dvc_tree_digest, parse_dvc_listing, parse_listing, render_listing, tree_digest,
+    TreeEntry,
+    dvc_tree_digest,
+    parse_dvc_listing,
+    parse_listing,
+    render_listing,
+    tree_digest,
 )
 from envbuild.errors import EnvbuildError
 from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, parse_lock, render_lock
@@ -146,11 +151,11 @@ def test_dvc_tree_digest_matches_what_dvc_3_wrote() -> None:
     assert [e.path for e in parse_dvc_listing(dvc_dir.encode())] == ["a.txt", "sub/b.bin"]
 
 
-def test_dvc_orders_by_path_components() -> None:
+def test_dvc_orders_by_path_string_as_dvc_does() -> None:
+    # Real `dvc add` wrote a-b/c.txt before a.csv before a/d.txt (plain string order).
     items = [TreeEntry(path=p, size=1, executable=False, hexdigest="0" * 32)
-             for p in ("a-b/x", "a/b")]
-    listing = json.loads(json.dumps([{"md5": "0" * 32, "relpath": "a/b"},
-                                     {"md5": "0" * 32, "relpath": "a-b/x"}], sort_keys=True))
+             for p in ("a/d.txt", "a.csv", "a-b/c.txt")]
+    listing = [{"md5": "0" * 32, "relpath": p} for p in ("a-b/c.txt", "a.csv", "a/d.txt")]
     expected = hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest()
     assert dvc_tree_digest(items) == "md5:" + expected
 
@@ -200,11 +205,11 @@ def test_table_refuses_overlapping_refs_and_replaces_inner_ones() -> None:
         table.select(["nope"])
 
 
-@pytest.mark.parametrize("bad", [dict(path="../x"), dict(kind="link"), dict(digest="sha1:00"),
-                                 dict(digest="sha256:" + "0" * 63), dict(source="git")])
+@pytest.mark.parametrize("bad", [{"path": "../x"}, {"kind": "link"}, {"digest": "sha1:00"},
+                                 {"digest": "sha256:" + "0" * 63}, {"source": "git"}])
 def test_bad_refs_are_refused(bad: dict[str, str]) -> None:
     with pytest.raises(ValueError):
-        DataRef(**{**dict(path="x", kind="file", digest="sha256:" + "0" * 64, size=1, files=1),
+        DataRef(**{"path": "x", "kind": "file", "digest": "sha256:" + "0" * 64, "size": 1, "files": 1,
                    **bad})  # type: ignore[arg-type]
 
 
