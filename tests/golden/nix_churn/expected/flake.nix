@@ -210,6 +210,8 @@
             dontUnpack = true;
             dontConfigure = true;
             dontBuild = true;
+            # Keep the wheels' files as the image has them (autoPatchelf only edits RPATHs).
+            dontStrip = true;
             # manylinux wheels expect a FHS system; autoPatchelfHook points their ELF files
             # at libraries in the store.
             nativeBuildInputs = [ python ] ++ lib.optionals native [ pkgs.autoPatchelfHook ];
