@@ -84,6 +84,11 @@ def check_project(project: Path) -> EnvbuildLock:
         raise StaleLockError(f"no {LOCK_FILE} in {project}", changed=[LOCK_FILE],
                              hint="run `envbuild lock` and commit the files it writes")
     reasons = stale_reasons(project, lock, input_digests(project, spec, read_requirement_set(project, spec)))
+    if spec.model is not None or lock.model:
+        # Asks the model registry only when the spec names an alias (aliases move).
+        from envbuild.model.lock import model_stale_reasons
+
+        reasons += model_stale_reasons(project, spec.model, lock.model)
     if reasons:
         raise StaleLockError(
             "the lock is stale: " + "; ".join(reasons),
@@ -141,9 +146,6 @@ def lock_project(
         previous = None  # a damaged or hand-edited lock is replaced by a fresh one
         notes.append(f"replacing {LOCK_FILE}: {exc.message}")
     backend = resolver or (previous.resolver if previous else "uv")
-    if spec.model is not None:
-        notes.append("the [model] section is not locked yet: model pinning is not supported "
-                     "by this version")
     if spec.data.paths:
         notes.append("the [data] section is not locked yet: data pinning is not supported "
                      "by this version")
@@ -151,11 +153,29 @@ def lock_project(
         notes.append("no image.base in the spec: locked the Python side only; image targets "
                      "need a base image")
 
+    model = dict(previous.model) if previous else {}
+    if spec.model is not None or model:
+        # Before the Python resolve: a wrong model name fails in seconds. mlflow is imported
+        # only when a [model] section names an alias, or a model not locked yet.
+        from envbuild.model.lock import lock_model
+
+        model = lock_model(project, spec.model, model, status)
+
     fresh = (previous is not None and not upgrade and not upgrade_packages
              and backend == previous.resolver and not stale_reasons(project, previous, inputs))
     if fresh:
         assert previous is not None
-        return LockOutcome(lock=previous, resolved=False, written=(), notes=tuple(notes))
+        if model == dict(previous.model):
+            return LockOutcome(lock=previous, resolved=False, written=(), notes=tuple(notes))
+        # Only the model moved (e.g. its alias): the Python pins stay, envbuild.lock is rewritten.
+        from dataclasses import replace
+
+        from envbuild.files import write_atomic
+        from envbuild.lock.bundle import render_lock
+
+        relocked = replace(previous, model=model)
+        write_atomic(project / LOCK_FILE, render_lock(relocked))
+        return LockOutcome(lock=relocked, resolved=False, written=(LOCK_FILE,), notes=tuple(notes))
 
     # Resolving needs the heavy modules; a no-change run (above) never imports them.
     from envbuild.lock.assemble import assemble
@@ -184,8 +204,8 @@ def lock_project(
         name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
         index_url=spec.index_url, candidates=candidates, image=image, inputs=inputs,
         resolver=backend, requirements_file=req_name,
-        # The model and data tables are pinned by their own commands; a re-lock keeps them.
-        model=previous.model if previous else None, data=previous.data if previous else None,
+        # The data table is pinned by its own command; a re-lock keeps it.
+        model=model, data=previous.data if previous else None,
     )
     files = {project / name: data for name, data in rendered.items()}
     written = tuple(p.name for p, data in files.items()

@@ -1,0 +1,129 @@
+"""`envbuild model package`: the locked model, checked, as a BentoML model and a built bento.
+
+Order matters for "nothing enters a build unchecked": download `models:/NAME/VERSION` (never the
+alias), check the digest against the lock, and only then touch the BentoML store. Re-running
+with the same lock reuses the model and the bento already in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from envbuild.errors import EnvbuildError, IntegrityError, ToolError
+from envbuild.tools import Runner
+
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PackageOutcome:
+    model_tag: str
+    bento_tag: str
+    imported: bool  # False: the store already held this exact model
+    built: bool  # False: the store already held this bento
+
+
+def import_argv(python: str, tag: str, model_dir: Path, digest: str) -> list[str]:
+    return [python, "-m", "envbuild.model.bento_store", tag, str(model_dir), digest]
+
+
+def bentoml_argv(python: str, *args: str) -> list[str]:
+    return [python, "-m", "bentoml", *args]
+
+
+def build_argv(python: str, context: Path, version: str) -> list[str]:
+    # Absolute paths: BentoML resolves some relative ones against the filesystem root.
+    return bentoml_argv(python, "build", "--bentofile", str(context / "bentofile.yaml"),
+                        "--version", version, "--output", "tag", str(context))
+
+
+def serve_argv(python: str, bento_tag: str, host: str, port: int) -> list[str]:
+    return bentoml_argv(python, "serve", bento_tag, "--host", host, "--port", str(port))
+
+
+def _env(bentoml_home: Path | None) -> dict[str, str]:
+    return {"BENTOML_HOME": str(bentoml_home.resolve())} if bentoml_home else {}
+
+
+def bento_exists(runner: Runner, bento_tag: str, bentoml_home: Path | None) -> bool:
+    result = runner.run(bentoml_argv(sys.executable, "get", bento_tag, "--output", "path"),
+                        env=_env(bentoml_home), check=False, timeout=120)
+    return result.returncode == 0
+
+
+def package_model(project: Path, *, runner: Runner | None = None,
+                  bentoml_home: Path | None = None,
+                  status: Status = lambda _: None) -> PackageOutcome:
+    from envbuild.files import write_all_atomic
+    from envbuild.generate.bento import bento_version, model_pin, render_build_context
+    from envbuild.lock.loaded import load_bundle
+    from envbuild.model.files import check_model_files
+    from envbuild.model.pin import PYFUNC_FLAVOR, bento_model_tag, bento_tag
+    from envbuild.model.registry import download
+
+    runner = runner or Runner()
+    bundle = load_bundle(project)
+    pin = model_pin(bundle)
+    if PYFUNC_FLAVOR not in pin.flavors:
+        raise EnvbuildError(
+            f"model {pin.pinned_uri} has the flavors {', '.join(pin.flavors)}: BentoML loads "
+            f"MLflow models through {PYFUNC_FLAVOR!r}, which it lacks",
+            hint="log the model with a flavor that provides python_function "
+            "(mlflow.sklearn, mlflow.pyfunc, ...)",
+        )
+    context = render_build_context(bundle)  # signature or lock problems: before any download
+    model_tag = bento_model_tag(pin)
+    tag = bento_tag(bundle.lock.name, bento_version(bundle))
+    env = _env(bentoml_home)
+    with tempfile.TemporaryDirectory(prefix="envbuild-package-") as tmp:
+        status(f"downloading {pin.pinned_uri} from {pin.tracking_uri}")
+        model_dir = download(project, pin.tracking_uri, pin.name, pin.version, Path(tmp) / "model")
+        check_model_files(model_dir, pin)  # IntegrityError: nothing imported
+        status(f"importing {pin.pinned_uri} into the BentoML store as {model_tag}")
+        result = runner.run(import_argv(sys.executable, model_tag, model_dir, pin.digest),
+                            env=env, check=False, timeout=600, what="the BentoML model import")
+        answer = _json_line(result.stdout)
+        if result.returncode == 3:
+            raise IntegrityError(
+                f"the BentoML store already holds a different model under {model_tag} "
+                f"({answer.get('path', '?')}: digest {answer.get('digest', '?')}, "
+                f"the lock has {pin.digest})",
+                hint="nothing was overwritten; remove it (`bentoml models delete "
+                f"{model_tag}`) or use another BENTOML_HOME",
+            )
+        if result.returncode == 4:
+            raise EnvbuildError(f"BentoML cannot load {pin.pinned_uri}: {answer.get('message')}",
+                                hint="log the model with a python_function flavor")
+        if result.returncode != 0:
+            raise ToolError("the BentoML model import failed", argv=result.argv,
+                            returncode=result.returncode, stderr=result.stderr,
+                            hint="run with -v to see the full command and its output")
+        imported = answer.get("status") == "imported"
+
+        if bento_exists(runner, tag, bentoml_home):
+            status(f"bento {tag} is already built")
+            return PackageOutcome(model_tag=model_tag, bento_tag=tag, imported=imported,
+                                  built=False)
+        build_dir = Path(tmp) / "build"
+        build_dir.mkdir()
+        write_all_atomic({build_dir / name: data for name, data in sorted(context.items())})
+        status(f"bentoml build --version {bento_version(bundle)}")
+        runner.run(build_argv(sys.executable, build_dir, bento_version(bundle)), env=env,
+                   cwd=build_dir, timeout=900, what="bentoml build")
+    return PackageOutcome(model_tag=model_tag, bento_tag=tag, imported=imported, built=True)
+
+
+def _json_line(stdout: str) -> dict[str, str]:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
