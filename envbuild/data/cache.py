@@ -79,6 +79,7 @@ class ObjectCache:
     def __init__(self, root: Path, *, fallbacks: Sequence[Fallback] = ()) -> None:
         self.root = Path(root)
         self.fallbacks = tuple(fallbacks)
+        self._made: set[Path] = set()  # directories known to exist: no mkdir per object
 
     def path(self, algorithm: str, name: str) -> Path:
         return self.root / algorithm / name[:2] / name[2:]
@@ -101,7 +102,9 @@ class ObjectCache:
     def _temp(self) -> tuple[int, Path]:
         tmp_dir = self.root / "tmp"
         try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
+            if tmp_dir not in self._made:
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                self._made.add(tmp_dir)
             path = tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
         except OSError as exc:
@@ -111,10 +114,16 @@ class ObjectCache:
                             hint="check the cache directory's permissions, or use --cache DIR")\
                 from None
 
-    def _commit(self, tmp: Path, algorithm: str, name: str) -> Path:
+    def _commit(self, tmp: Path, algorithm: str, name: str, *, fd: int | None = None) -> Path:
+        """Read-only first, then the rename: an object is never visible writable or partial."""
         target = self.path(algorithm, name)
-        os.chmod(tmp, 0o444)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if fd is not None:
+            os.fchmod(fd, 0o444)
+        else:
+            os.chmod(tmp, 0o444)
+        if target.parent not in self._made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(target.parent)
         os.replace(tmp, target)
         return target
 
@@ -126,24 +135,28 @@ class ObjectCache:
         With `expect`, a different digest raises IntegrityError and stores nothing.
         """
         fd, tmp = self._temp()
+        committed = False
         try:
             try:
                 fh = hash_file(src, algorithm, display=display or src, on_bytes=on_bytes,
                                sink=lambda block: _write_all(fd, block))
+                if expect is not None and fh.hexdigest != expect:
+                    raise IntegrityError(f"{display or src}: {algorithm} {fh.hexdigest} is not "
+                                         f"the expected {expect}",
+                                         hint="the file changed; add it again")
+                if not self.path(algorithm, fh.hexdigest).is_file():
+                    self._commit(tmp, algorithm, fh.hexdigest, fd=fd)
+                    committed = True
             finally:
                 os.close(fd)
-            if expect is not None and fh.hexdigest != expect:
-                raise IntegrityError(f"{display or src}: sha256 {fh.hexdigest} is not the "
-                                     f"expected {expect}", hint="the file changed; add it again")
-            if not self.path(algorithm, fh.hexdigest).is_file():
-                self._commit(tmp, algorithm, fh.hexdigest)
             return fh
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _disk_full(exc, self.root) from None
             raise
         finally:
-            tmp.unlink(missing_ok=True)
+            if not committed:
+                tmp.unlink(missing_ok=True)
 
     def store_bytes(self, data: bytes, algorithm: str, name: str) -> None:
         if self.path(algorithm, name).is_file():
