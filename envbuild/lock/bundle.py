@@ -123,6 +123,9 @@ class EnvbuildLock:
     # Room for the model and data issues: empty until they pin something.
     model: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)
+    # [conda]: environment file, conda-lock.yml and its sha256 (envbuild.conda.pin.CondaPin).
+    # Absent for pip-only projects, whose locks keep their bytes and bundle id.
+    conda: Mapping[str, Any] = field(default_factory=dict)
     version: int = FORMAT_VERSION
 
     @property
@@ -151,6 +154,7 @@ class EnvbuildLock:
             resolver=d["inputs"]["resolver"],
             model=dict(d.get("model", {})),
             data=dict(d.get("data", {})),
+            conda=dict(d.get("conda", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +173,8 @@ class EnvbuildLock:
             out["model"] = dict(self.model)
         if self.data:
             out["data"] = dict(self.data)
+        if self.conda:
+            out["conda"] = dict(self.conda)
         return out
 
 

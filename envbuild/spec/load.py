@@ -64,6 +64,10 @@ def _port(value: Any) -> str | None:
 _CODE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\0\n]+$")
 
 
+CONDA_PLATFORMS = ("linux-64", "linux-aarch64")
+_CHANNEL = re.compile(r"^((https?|file)://\S+|[A-Za-z0-9][A-Za-z0-9._-]*)$")
+
+
 # key -> check; a nested dict is a table with its own keys. The model and data tables are the
 # room other parts of the lock fill in; their keys are validated here already.
 SCHEMA: dict[str, Any] = {
@@ -86,12 +90,18 @@ SCHEMA: dict[str, Any] = {
         "registry": _string(re.compile(r"^mlflow$"), "a supported registry ('mlflow')"),
         "tracking_uri": _string(),
     },
+    "conda": {
+        "environment": _string(_CODE_PATH, "a relative path inside the project"),
+        "channels": _strings(pattern=_CHANNEL, what="a channel URL (https://, http://, file://) "
+                             "or name"),
+        "platforms": _strings(CONDA_PLATFORMS, nonempty=True),
+    },
     "data": {
         "paths": _strings(),
         "remote": _string(re.compile(r"^(file|s3)://"), "a file:// or s3:// URL"),
     },
 }
-REQUIRED = {"name": "", "model.uri": "model"}
+REQUIRED = {"name": "", "model.uri": "model", "conda.environment": "conda"}
 
 
 def _validate(table: dict[str, Any], schema: dict[str, Any], file: str, prefix: str) -> None:
@@ -193,6 +203,12 @@ def load_spec(project: Path) -> Spec:
                 f"path not found: {code_path}", file=file, key=f"{spec.key('image.code')}[{i}]",
                 hint="paths are relative to the directory holding the spec",
             )
+    if spec.conda is not None and not (project / spec.conda.environment).is_file():
+        raise SpecError(
+            f"file not found: {spec.conda.environment}", file=file,
+            key=spec.key("conda.environment"),
+            hint="paths are relative to the directory holding the spec",
+        )
     if not spec.requirements:
         raise SpecError(
             "no requirement source", file=file, key=spec.key("requirements"),

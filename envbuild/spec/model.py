@@ -79,6 +79,32 @@ class DataSpec:
         return out
 
 
+DEFAULT_CONDA_PLATFORMS = ("linux-64", "linux-aarch64")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CondaSpec:
+    """A conda environment file (environment.yml, or MLflow's conda.yaml) locked per platform.
+
+    `channels`, when given, replace the environment file's own channels (as conda-lock's -c).
+    """
+
+    environment: str
+    channels: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = DEFAULT_CONDA_PLATFORMS
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CondaSpec:
+        return cls(environment=d["environment"], channels=tuple(d.get("channels", ())),
+                   platforms=tuple(d.get("platforms", DEFAULT_CONDA_PLATFORMS)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"environment": self.environment, "platforms": list(self.platforms)}
+        if self.channels:
+            out["channels"] = list(self.channels)
+        return out
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Spec:
     name: str
@@ -92,6 +118,7 @@ class Spec:
     image: ImageSpec = field(default_factory=ImageSpec)
     model: ModelSpec | None = None
     data: DataSpec = field(default_factory=DataSpec)
+    conda: CondaSpec | None = None
     # Where the spec was read from (relative file name, and "tool.envbuild" inside pyproject).
     file: str = "envbuild.toml"
     section: str = ""
@@ -116,6 +143,7 @@ class Spec:
             image=ImageSpec.from_dict(d.get("image", {})),
             model=ModelSpec.from_dict(d["model"]) if "model" in d else None,
             data=DataSpec.from_dict(d.get("data", {})),
+            conda=CondaSpec.from_dict(d["conda"]) if "conda" in d else None,
             file=file,
             section=section,
         )
@@ -134,4 +162,6 @@ class Spec:
             out["index_url"] = self.index_url
         if self.model is not None:
             out["model"] = self.model.to_dict()
+        if self.conda is not None:
+            out["conda"] = self.conda.to_dict()
         return out
