@@ -16,9 +16,10 @@ REGISTRY=${ENVBUILD_REGISTRY:-127.0.0.1:5000}
 BASE_REPO=envbuild/python
 BASE_TAG=3.11-bookworm
 BASE_IMAGE=$REGISTRY/$BASE_REPO:$BASE_TAG
-# Debian packages the tests use. docker.io is left out on purpose (not needed yet).
+# Debian packages the tests use. buildah/podman build images (reproducibly); docker.io runs
+# them (and is the third builder); skopeo exports and loads images.
 APT_PACKAGES=(docker-registry skopeo debootstrap debian-archive-keyring nix-bin git curl
-              ca-certificates python3 python3-venv)
+              ca-certificates python3 python3-venv buildah podman docker.io)
 # A fixed clock for everything written into the base image (shadow's last-change day, ...).
 SOURCE_DATE_EPOCH_FIXED=1704067200  # 2024-01-01T00:00:00Z
 
@@ -134,6 +135,35 @@ YAML
     done
     tail -20 "$dir/registry.log" >&2 || true
     die "the registry never answered on http://$REGISTRY/v2/ (6 s); its log is above"
+}
+
+# ---- the Docker engine --------------------------------------------------------------------------
+docker_up() { docker info >/dev/null 2>&1; }
+
+start_dockerd() {
+    # The image tests run the built image under the Docker engine. dockerd starts in about a
+    # second; it treats 127.0.0.0/8 registries as insecure (plain HTTP) by default.
+    local dir=$STATE_DIR/docker
+    if docker_up; then
+        log "dockerd: already running"
+        return
+    fi
+    command -v dockerd >/dev/null || die "dockerd is not installed (Debian docker.io)"
+    mkdir -p "$dir"
+    log "starting dockerd (data $dir/data, log $dir/dockerd.log)"
+    setsid dockerd --host unix:///var/run/docker.sock --data-root "$dir/data" \
+        --exec-root /var/run/envbuild-docker --pidfile "$dir/dockerd.pid" \
+        >>"$dir/dockerd.log" 2>&1 </dev/null 9>&- &
+    local i
+    for i in $(seq 1 150); do
+        if docker_up; then
+            log "dockerd: up after ${i}00 ms"
+            return
+        fi
+        sleep 0.1
+    done
+    tail -20 "$dir/dockerd.log" >&2 || true
+    die "dockerd did not answer within 15 s; its log is above"
 }
 
 # ---- the base image ----------------------------------------------------------------------------
@@ -330,6 +360,7 @@ main() {
     install_packages
     setup_venv
     start_registry
+    start_dockerd
     base_image
     log "done in $((SECONDS - START)) s"
     log "base image $BASE_IMAGE"

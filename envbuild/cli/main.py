@@ -27,7 +27,8 @@ typical use:
 # for every command it owns; handlers take the parsed args and return the exit code. Modules keep
 # heavy imports inside their handlers, so `--help` and no-change runs stay fast.
 COMMAND_MODULES = ("envbuild.cli.commands", "envbuild.cli.nix_commands",
-                   "envbuild.cli.data_commands", "envbuild.cli.model_commands")
+                   "envbuild.cli.data_commands", "envbuild.cli.model_commands",
+                   "envbuild.cli.image_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ EXIT_CODES = """exit codes:
   6  a tool failed (uv, pip-compile, ...)
   7  integrity error (a hash did not match)
   8  network error (index or registry unreachable)
+  9  not reproducible (`verify --rebuild`: the rebuilt image has another digest)
 """
 
 

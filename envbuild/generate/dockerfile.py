@@ -93,8 +93,12 @@ def render_dockerfile(bundle: Bundle, options: DockerOptions) -> bytes:
     healthcheck = None
     if image.port is not None:
         healthcheck = _healthcheck(image.port, image.healthcheck or "/healthz")
-    labels = [f"{key}={docker_string(value)}"
-              for key, value in sorted(image_labels(bundle, options).items())]
+    label_map = image_labels(bundle, options)
+    if healthcheck:
+        # OCI image configs have no healthcheck: buildah/podman drop HEALTHCHECK, the label keeps
+        # it for whoever runs the image (e.g. `docker run --health-cmd`).
+        label_map["dev.envbuild.healthcheck"] = json.dumps(healthcheck)
+    labels = [f"{key}={docker_string(value)}" for key, value in sorted(label_map.items())]
     return render(
         "Dockerfile.j2",
         bundle_id=lock.bundle_id,
