@@ -86,3 +86,24 @@ def conda_stale_reasons(project: Path, conda: CondaSpec | None,
     if sha256_file(path) != pin.lock_digest:
         return [f"{pin.lock_file}: edited after locking"]
     return []
+
+
+def pip_requirements(project: Path, conda: CondaSpec, requirements: tuple[str, ...],
+                     ) -> tuple[str, ...]:
+    """The spec's requirements plus the environment file's `pip:` list, normalised and sorted:
+    the Python resolver locks both into pylock.toml, with hashes."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from envbuild.spec.requirements import normalise
+
+    env = read_environment(project, conda)
+    if not env.pip:
+        return requirements
+    parsed = [Requirement(r) for r in requirements]
+    for i, text in enumerate(env.pip):
+        try:
+            parsed.append(Requirement(text))
+        except InvalidRequirement as exc:
+            raise SpecError(f"not a requirement: {exc}", file=conda.environment,
+                            key=f"pip[{i}]", hint="write e.g. `requests==2.32.3`") from None
+    return normalise(parsed)

@@ -41,7 +41,7 @@ def resolve(backend: str, request: Any, runner: Runner) -> list[dict[str, Any]]:
 
 
 def input_digests(project: Path, spec: Spec, reqs: RequirementSet) -> dict[str, str]:
-    files = {spec.file, *reqs.files}
+    files = {spec.file, *reqs.files, *([spec.conda.environment] if spec.conda else [])}
     return {f: sha256_file(project / f) for f in sorted(files)}
 
 
@@ -66,8 +66,11 @@ def stale_reasons(project: Path, lock: EnvbuildLock, inputs: dict[str, str]) -> 
             reasons.append(f"{path}: no longer an input")
         elif inputs[path] != lock.inputs[path]:
             reasons.append(f"{path}: changed since the lock")
-    for name, digest in ((lock.python.lock_file, lock.python.lock_digest),
-                         (lock.python.requirements_file, lock.python.requirements_digest)):
+    pinned = [(lock.python.lock_file, lock.python.lock_digest),
+              (lock.python.requirements_file, lock.python.requirements_digest)]
+    if lock.conda:  # conda-lock.yml, pinned in the [conda] table
+        pinned.append((lock.conda["lock_file"], lock.conda["lock_digest"]))
+    for name, digest in pinned:
         actual = _file_digest_or_none(project / name)
         if actual is None:
             reasons.append(f"{name}: missing")
@@ -186,8 +189,13 @@ def lock_project(
     pylock_path = project / PYLOCK_FILE
     req_path = project / req_name
     keep = previous is not None and not upgrade
+    requirements = reqs.requirements
+    if spec.conda is not None:  # the environment file's pip: list joins the Python lock
+        from envbuild.conda.service import pip_requirements
+
+        requirements = pip_requirements(project, spec.conda, requirements)
     request = ResolveRequest(
-        requirements=reqs.requirements,
+        requirements=requirements,
         python=spec.python,
         index_url=spec.index_url,
         upgrade=upgrade,
@@ -197,8 +205,15 @@ def lock_project(
     )
     # The registry first: a typo in image.base fails in a second, not after a long resolve.
     image = _pin_base_image(spec, previous, upgrade, status)
-    status(f"resolving {len(reqs.requirements)} requirements with {backend} for "
+    status(f"resolving {len(requirements)} requirements with {backend} for "
            f"{', '.join(spec.platforms)} (Python {spec.python})")
+    conda_files: dict[str, bytes] = {}
+    if spec.conda is not None:
+        # Before the Python resolve: an unreachable channel fails in seconds.
+        from envbuild.conda.service import lock_conda
+
+        conda_pin, conda_bytes = lock_conda(project, spec.conda, runner=runner, status=status)
+        conda_files[conda_pin.lock_file] = conda_bytes
     candidates = resolve(backend, request, runner or Runner())
     lock, rendered = assemble(
         name=spec.name, python=spec.python, platforms=spec.platforms, glibc=spec.glibc,
@@ -207,6 +222,13 @@ def lock_project(
         # The data table is pinned by its own command; a re-lock keeps it.
         model=model, data=previous.data if previous else None,
     )
+    if spec.conda is not None:
+        from dataclasses import replace
+
+        from envbuild.lock.bundle import render_lock
+
+        lock = replace(lock, conda=conda_pin.to_dict())  # conda-lock.yml's digest: bundle id
+        rendered = {**conda_files, **rendered, LOCK_FILE: render_lock(lock)}
     files = {project / name: data for name, data in rendered.items()}
     written = tuple(p.name for p, data in files.items()
                     if not p.is_file() or p.read_bytes() != data)
