@@ -96,7 +96,7 @@ def _size(n: int) -> str:
 def cmd_add(args: argparse.Namespace) -> int:
     from envbuild.data.service import add
 
-    outcome = add(_context(args), args.paths, cwd=args.project.absolute())
+    outcome = add(_context(args), args.paths, cwd=args.project.absolute(), link=args.link)
     if args.json:
         emit_json({"ok": True, "refs": [_ref_row(r) for r in outcome.refs],
                    "hashed": outcome.hashed, "bundle": outcome.bundle, "changed": outcome.changed})
@@ -292,6 +292,11 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         p.add_argument("paths", nargs="*", metavar="PATH",
                        help="data paths (default: every ref; for add: the spec's [data] paths)"
                        if name not in ("import-dvc", "import-lfs") else "files to import")
+        if name == "add":
+            p.add_argument("--link", choices=("copy", "hardlink"), default="copy",
+                           help="how files enter the cache: copy (default), or hardlink (no "
+                                "copy; the working files become read-only and share the "
+                                "cache's inode)")
         if name == "checkout":
             p.add_argument("--force", action="store_true",
                            help="overwrite modified files (their bytes go to the cache first)")

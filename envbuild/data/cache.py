@@ -14,13 +14,12 @@ import errno
 import fcntl
 import hashlib
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envbuild.data import LINKS  # noqa: F401 (re-exported)
 from envbuild.data.errors import DataError
-from envbuild.data.hashing import FileHash, aligned_buffer, hash_file
+from envbuild.data.hashing import FileHash, FileStat, aligned_buffer, hash_file
 from envbuild.errors import IntegrityError
 
 CACHE_ENV = "ENVBUILD_CACHE"
@@ -105,7 +104,7 @@ class ObjectCache:
             if tmp_dir not in self._made:
                 tmp_dir.mkdir(parents=True, exist_ok=True)
                 self._made.add(tmp_dir)
-            path = tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
+            path = tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}"
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -157,6 +156,42 @@ class ObjectCache:
         finally:
             if not committed:
                 tmp.unlink(missing_ok=True)
+
+    def store_link(self, src: str, algorithm: str = "sha256", *, display: str = "",
+                   on_bytes: Callable[[int], None] | None = None) -> FileHash:
+        """Hash `src`, then hard-link it into the cache instead of copying (`add --link hardlink`).
+
+        The object and the working file are then one inode: both become read-only (write bits
+        off, as DVC's hardlink mode does), and an edit in place would change the object too
+        (it is verified on every read, so it would be refused, not used). Falls back to a copy
+        across file systems, or when the file changed between the hash and the link.
+        """
+        fh = hash_file(src, algorithm, display=display or src, on_bytes=on_bytes)
+        if self.path(algorithm, fh.hexdigest).is_file():
+            return fh
+        tmp = self.root / "tmp" / f"{os.getpid()}-{os.urandom(8).hex()}"
+        try:
+            if tmp.parent not in self._made:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(tmp.parent)
+            os.link(src, tmp)
+            st = os.stat(tmp)
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != (fh.stat.ino, fh.stat.size,
+                                                            fh.stat.mtime_ns):
+                raise OSError(errno.ESTALE, "changed since it was hashed")
+            os.chmod(tmp, st.st_mode & 0o555)
+            self._commit_linked(tmp, algorithm, fh.hexdigest)
+            return FileHash(hexdigest=fh.hexdigest, stat=FileStat.of(os.stat(src)))
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
+
+    def _commit_linked(self, tmp: Path, algorithm: str, name: str) -> None:
+        target = self.path(algorithm, name)
+        if target.parent not in self._made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(target.parent)
+        os.replace(tmp, target)
 
     def store_bytes(self, data: bytes, algorithm: str, name: str) -> None:
         if self.path(algorithm, name).is_file():
@@ -227,7 +262,7 @@ class ObjectCache:
         never for an executable file (one object may back both modes).
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.envbuild-{secrets.token_hex(6)}"
+        tmp = dest.parent / f".{dest.name}.envbuild-{os.urandom(6).hex()}"
         try:
             if link == "hardlink" and not executable:
                 os.link(self.verified(algorithm, name), tmp)

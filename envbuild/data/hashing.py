@@ -14,7 +14,6 @@ import mmap
 import os
 import stat as statmod
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -156,7 +155,8 @@ Job = tuple[str, str, int]  # (absolute path, display path, size from the walk)
 Outcome = tuple[str, FileHash | None, str | None, str | None]  # display, hash, error, hint
 
 
-def _hash_chunk(jobs: Sequence[Job], algorithm: str, store: str | None = None) -> list[Outcome]:
+def _hash_chunk(jobs: Sequence[Job], algorithm: str, store: str | None = None,
+                link: bool = False) -> list[Outcome]:
     """Hash (and with `store`, a cache root, also store) each file; errors come back as text."""
     cache = None
     if store is not None:
@@ -166,8 +166,12 @@ def _hash_chunk(jobs: Sequence[Job], algorithm: str, store: str | None = None) -
     out: list[Outcome] = []
     for path, display, _ in jobs:
         try:
-            fh = (cache.store_file(path, algorithm, display=display) if cache is not None
-                  else hash_file(path, algorithm, display=display))
+            if cache is None:
+                fh = hash_file(path, algorithm, display=display)
+            elif link:
+                fh = cache.store_link(path, algorithm, display=display)
+            else:
+                fh = cache.store_file(path, algorithm, display=display)
             out.append((display, fh, None, None))
         except DataError as exc:  # sent back as text: exceptions with kw-only args don't pickle
             out.append((display, None, exc.message, exc.hint))
@@ -186,7 +190,8 @@ def _chunks(jobs: Sequence[Job]) -> list[list[Job]]:
     return [c for c in chunks if c]
 
 
-def _hash_big(job: Job, algorithm: str, store: Path | None, progress: Progress) -> FileHash:
+def _hash_big(job: Job, algorithm: str, store: Path | None, progress: Progress,
+              link: bool = False) -> FileHash:
     def on_bytes(n: int) -> None:
         progress.advance(n, 0)
 
@@ -194,7 +199,10 @@ def _hash_big(job: Job, algorithm: str, store: Path | None, progress: Progress) 
         return hash_file(job[0], algorithm, display=job[1], on_bytes=on_bytes)
     from envbuild.data.cache import ObjectCache
 
-    return ObjectCache(store).store_file(job[0], algorithm, display=job[1], on_bytes=on_bytes)
+    cache = ObjectCache(store)
+    if link:
+        return cache.store_link(job[0], algorithm, display=job[1], on_bytes=on_bytes)
+    return cache.store_file(job[0], algorithm, display=job[1], on_bytes=on_bytes)
 
 
 def worker_count() -> int:
@@ -202,10 +210,12 @@ def worker_count() -> int:
 
 
 def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | None = None,
-               progress: Progress | None = None, workers: int | None = None) -> dict[str, FileHash]:
+               link: bool = False, progress: Progress | None = None,
+               workers: int | None = None) -> dict[str, FileHash]:
     """Hash every job's file; display path -> FileHash. The first bad file raises DataError.
 
-    With `store` (a cache root) each file is also stored in the cache, in the same read.
+    With `store` (a cache root) each file is also stored in the cache, in the same read (with
+    `link`: hard-linked into it after the hash, no copy).
     """
     store_root = str(store) if store is not None else None
     progress = progress or NoProgress()
@@ -222,19 +232,20 @@ def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | 
     if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
         for job in jobs:
             if job[2] >= CHUNK_BYTES:  # one big file: show its bytes as they go
-                fh = _hash_big(job, algorithm, store, progress)
+                fh = _hash_big(job, algorithm, store, progress, link)
                 results[job[1]] = fh
                 progress.advance(0, 1)
             else:
-                take(_hash_chunk([job], algorithm, store_root))
+                take(_hash_chunk([job], algorithm, store_root, link))
         return results
-    import multiprocessing
+    import multiprocessing  # only here: a no-change status never starts a worker
+    from concurrent.futures import ProcessPoolExecutor
 
     # fork: workers start in milliseconds and inherit the imported modules.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_hash_chunk, chunk, algorithm, store_root)
+        futures = [pool.submit(_hash_chunk, chunk, algorithm, store_root, link)
                    for chunk in _chunks(jobs)]
         try:
             for future in futures:

@@ -11,7 +11,6 @@ stores such as MinIO, or ENVBUILD_S3_ENDPOINT_URL).
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +80,7 @@ class Remote:
             if self.protocol == "file":
                 for local, algorithm, name in items:
                     key = self.key(algorithm, name)
-                    tmp = f"{key}.tmp-{secrets.token_hex(6)}"
+                    tmp = f"{key}.tmp-{os.urandom(6).hex()}"
                     self.fs.makedirs(os.path.dirname(key), exist_ok=True)
                     self.fs.put_file(str(local), tmp)
                     self.fs.mv(tmp, key)

@@ -71,7 +71,7 @@ def _digest_of(kind: str, algorithm: str, entries: Sequence[TreeEntry]) -> str:
 
 
 def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
-         store: bool = False, label: str = "hashing") -> Scan:
+         store: bool = False, link: bool = False, label: str = "hashing") -> Scan:
     """Digest of the project path `rel` as it is now; FileNotFoundError when it is absent.
 
     Files whose stat matches the stat cache are not read (unless `rehash`); with `store`, every
@@ -92,7 +92,7 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
         ctx.progress.start(f"{label} {rel}", sum(j[2] for j in jobs), len(jobs))
         try:
             hashed = hash_files(jobs, algorithm, store=ctx.cache.root if store else None,
-                                progress=ctx.progress, workers=ctx.workers)
+                                link=link, progress=ctx.progress, workers=ctx.workers)
         finally:
             ctx.progress.finish()
         for path, fh in hashed.items():
@@ -116,6 +116,7 @@ def posixpath_name(rel: str) -> str:
 
 
 def load_table(project: Path) -> tuple[Any, DataTable]:
+    """The lock (checked: its bundle id must match) and its data table; for commands that write."""
     from envbuild.lock.bundle import LOCK_FILE
     from envbuild.lock.service import read_lock
 
@@ -123,11 +124,38 @@ def load_table(project: Path) -> tuple[Any, DataTable]:
     if lock is None:
         raise LockError(f"no {LOCK_FILE} in {project}",
                         hint="run `envbuild lock` first: data refs are pinned into its lock")
+    return lock, _table(lock.data)
+
+
+def _table(data: Any) -> DataTable:
     try:
-        return lock, DataTable.from_dict(lock.data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise LockError(f"{LOCK_FILE}: the [data] table is damaged: {exc}",
+        return DataTable.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LockError(f"envbuild.lock: the [data] table is damaged: {exc}",
                         hint="re-add the data with `envbuild data add`") from None
+
+
+def read_table(project: Path) -> DataTable:
+    """Only the data table, for commands that write no lock (status, verify, checkout, push, pull).
+
+    Plain tomllib: the bundle-id check (which renders the lock with tomlkit) is left to the
+    commands that write, so a no-change `data status` stays close to a bare stat walk.
+    """
+    import tomllib
+
+    from envbuild.lock.bundle import FORMAT_VERSION, LOCK_FILE
+
+    try:
+        doc = tomllib.loads((project / LOCK_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LockError(f"no {LOCK_FILE} in {project}",
+                        hint="run `envbuild lock` first, then `envbuild data add`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LockError(f"{LOCK_FILE} is damaged: {exc}", hint="re-run `envbuild lock`") from None
+    if doc.get("version") != FORMAT_VERSION:
+        raise LockError(f"{LOCK_FILE} has format version {doc.get('version')!r}; this envbuild "
+                        f"reads {FORMAT_VERSION}", hint="re-run `envbuild lock`")
+    return _table(doc.get("data", {}))
 
 
 def save_table(project: Path, lock: Any, table: DataTable) -> Any:
@@ -161,7 +189,9 @@ class AddOutcome:
     changed: bool
 
 
-def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None) -> AddOutcome:
+def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
+        link: str = "copy") -> AddOutcome:
+    """Hash, store and pin. `link="hardlink"` links files into the cache instead of copying."""
     lock, table = load_table(ctx.project)
     if not paths:
         spec = spec_data(ctx.project)
@@ -179,7 +209,7 @@ def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None) -> A
             raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
                             hint=f"add {covering.path} again instead")
         try:
-            found = scan(ctx, rel, "sha256", store=True, label="adding")
+            found = scan(ctx, rel, "sha256", store=True, link=link == "hardlink", label="adding")
         except FileNotFoundError:
             raise DataError("not found", path=rel, hint="paths are relative to the current "
                             "directory and must lie inside the project") from None
@@ -314,7 +344,7 @@ def _select(table: DataTable, project: Path, paths: Sequence[str], cwd: Path | N
 def check(ctx: DataContext, paths: Sequence[str] = (), *, rehash: bool,
           cwd: Path | None = None) -> CheckOutcome:
     """`data status` (rehash=False: the stat cache decides) and `data verify` (rehash=True)."""
-    _, table = load_table(ctx.project)
+    table = read_table(ctx.project)
     states, hashed = [], 0
     for ref in _select(table, ctx.project, paths, cwd):
         state, n = check_ref(ctx, ref, rehash=rehash)
@@ -372,7 +402,7 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
     uncached file would be overwritten (unless `force`: then its bytes are stored in the cache
     first, so even a forced checkout loses nothing).
     """
-    _, table = load_table(ctx.project)
+    table = read_table(ctx.project)
     refs = _select(table, ctx.project, paths, cwd)
     writes: list[tuple[DataRef, str, str, bool]] = []  # ref, project path, object name, exec
     removes: list[str] = []
@@ -484,7 +514,7 @@ def push(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
          cwd: Path | None = None) -> TransferOutcome:
     from envbuild.data.remote import Remote
 
-    _, table = load_table(ctx.project)
+    table = read_table(ctx.project)
     wanted: dict[tuple[str, str], None] = {}
     for ref in _select(table, ctx.project, paths, cwd):
         listing = need_listing(ctx, ref) if ref.kind == "dir" else None
@@ -518,7 +548,7 @@ def pull(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
     """Fetch the objects of the refs into the cache; each is verified before it enters."""
     from envbuild.data.remote import Remote
 
-    _, table = load_table(ctx.project)
+    table = read_table(ctx.project)
     refs = _select(table, ctx.project, paths, cwd)
     remote = Remote(url)
     sent = size = 0

@@ -463,3 +463,16 @@ def test_spec_data_remote_is_the_default_remote(project: Path, tmp_path: Path) -
     assert service.push(ctx(project), service.remote_url(project, None)).sent == 1
     with pytest.raises(SpecError, match="data.remote"):
         parse_spec('name = "x"\n[data]\nremote = "ftp://h/x"\n')
+
+
+def test_add_with_hard_links_stores_without_copying(project: Path) -> None:
+    service.add(ctx(project), [], link="hardlink")
+    ref = table(project).get("model.bin")
+    assert ref is not None
+    obj = ObjectCache(Path(os.environ["ENVBUILD_CACHE"])).path("sha256", ref.hexdigest)
+    assert os.stat(obj).st_ino == os.stat(project / "model.bin").st_ino
+    assert not os.stat(obj).st_mode & 0o222
+    assert os.stat(project / "data" / "run.sh").st_mode & 0o100  # the exec bit stays
+    status = service.check(ctx(project), rehash=False)
+    assert status.ok and status.hashed == 0
+    assert service.check(ctx(project), rehash=True).ok

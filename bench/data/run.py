@@ -1,0 +1,362 @@
+"""Data benchmark: envbuild data vs openssl, sha256sum, cat, a hashlib loop, an lstat walk, DVC.
+
+Run from the repository root with the project's venv:
+
+    .venv/bin/python bench/data/run.py                  # 2 GiB file, 20,000 files, 3 runs each
+    .venv/bin/python bench/data/run.py --big-mib 256 --small-files 2000 --runs 1   # a quick look
+
+Everything runs side by side on the same data in one temp dir, page cache warm (the data is read
+once before timing), whole commands timed from process start to exit:
+
+  one large file (--big-mib, default 2048 MiB of random bytes):
+    cat FILE > /dev/null                    the read limit
+    openssl dgst -sha256 FILE, sha256sum FILE
+    envbuild data verify big/big.bin        re-hash only (page-aligned buffer)
+    envbuild data add big/big.bin           hash + store in the cache (empty cache), + lock write
+    dvc add big/big.bin                     md5 + copy into .dvc/cache (empty cache)
+  many small files (--small-files, default 20,000 of 4 to 64 KiB in 100 directories):
+    python lstat walk                       os.walk + os.lstat of every file (interpreter start incl.)
+    python hashlib loop                     sha256 of every file, one process (hashlib.file_digest)
+    envbuild data verify small              re-hash, worker processes
+    envbuild data add small                 hash + store (empty cache)
+    dvc add small                           (empty cache)
+  nothing changed (both paths pinned, stat caches warm):
+    envbuild data status                    stat cache: no file is read
+    dvc status
+
+Writes raw numbers to bench/out/data.json and replaces only the `## data` section of
+bench/RESULTS.md. Needs openssl, sha256sum and dvc (the venv's, from the test extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCH = HERE.parent
+REPO = BENCH.parent
+BIN = Path(sys.executable).parent
+GB = 1e9
+
+WALK = """
+import os, sys
+n = 0
+for d, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        os.lstat(os.path.join(d, name)); n += 1
+print(n)
+"""
+HASH_LOOP = """
+import hashlib, os, sys
+for d, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        with open(os.path.join(d, name), 'rb') as f:
+            hashlib.file_digest(f, 'sha256').hexdigest()
+"""
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench data] {message}\n")
+    sys.stderr.flush()
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if not found:
+        sys.exit(f"{name} not found (install the test extra: .venv/bin/pip install -e '.[test]')")
+    return found
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def make_data(root: Path, big_mib: int, small_files: int) -> dict[str, int]:
+    big = root / "big" / "big.bin"
+    big.parent.mkdir(parents=True)
+    with open(big, "wb") as f:
+        f.writelines(os.urandom(64 << 20) for _ in range(big_mib // 64))
+        f.write(os.urandom((big_mib % 64) << 20))
+    rnd = random.Random(20000)
+    total = 0
+    for i in range(small_files):
+        path = root / "small" / f"d{i % 100:03d}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = rnd.randint(4 << 10, 64 << 10)
+        path.write_bytes(rnd.randbytes(size))
+        total += size
+    old = time.time() - 3600  # outside the stat cache's racy window, as settled data is
+    for d, _, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(d, name), (old, old))
+    return {"big_bytes": big.stat().st_size, "small_bytes": total, "small_files": small_files}
+
+
+def write_lock(project: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, render_lock
+
+    lock = EnvbuildLock(
+        name="bench",
+        python=PythonPin(version="3.11", platforms=("linux/amd64",), glibc="2.36", index_url=None,
+                         lock_file="pylock.toml", lock_digest="sha256:" + "a" * 64,
+                         requirements_file="requirements.txt",
+                         requirements_digest="sha256:" + "b" * 64, packages=0),
+        image=ImagePin(name="bench"), inputs={"envbuild.toml": "sha256:" + "e" * 64},
+        resolver="uv")
+    (project / "envbuild.lock").write_bytes(render_lock(lock))
+
+
+class Bench:
+    def __init__(self, tmp: Path, runs: int, dvc_runs: int) -> None:
+        self.tmp, self.runs, self.dvc_runs = tmp, runs, dvc_runs
+        self.project = tmp / "project"
+        self.cache = tmp / "envbuild-cache"
+        self.envbuild, self.dvc = tool("envbuild"), tool("dvc")
+        self.times: dict[str, list[float]] = {}
+        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ENVBUILD_CACHE": str(self.cache)}
+
+    def record(self, name: str, seconds: float) -> None:
+        self.times.setdefault(name, []).append(seconds)
+        log(f"{name}: {seconds:.3f} s")
+
+    def eb(self, *args: str) -> list[str]:
+        return [self.envbuild, "-C", str(self.project), "data", *args]
+
+    def reset_envbuild(self) -> None:
+        shutil.rmtree(self.cache, ignore_errors=True)
+        shutil.rmtree(self.project / ".envbuild", ignore_errors=True)
+        write_lock(self.project)
+
+    def reset_dvc(self) -> None:
+        shutil.rmtree(self.project / ".dvc" / "cache", ignore_errors=True)
+        shutil.rmtree(self.project / ".dvc" / "tmp", ignore_errors=True)
+        for name in ("big/big.bin.dvc", "small.dvc", "big/.gitignore", ".gitignore"):
+            (self.project / name).unlink(missing_ok=True)
+
+    def run(self) -> None:
+        p, py = self.project, sys.executable
+        subprocess.run(["git", "init", "-q"], cwd=p, check=True)
+        subprocess.run([self.dvc, "init", "-q"], cwd=p, check=True, env=self.env)
+        subprocess.run([self.dvc, "config", "core.analytics", "false"], cwd=p, check=True,
+                       env=self.env)
+        big = str(p / "big" / "big.bin")
+        timed(["cat", big], p)  # into the page cache
+        timed([py, "-c", HASH_LOOP, str(p / "small")], p)
+        for _ in range(self.runs):
+            self.record("cat", timed(["cat", big], p))
+            self.record("openssl", timed(["openssl", "dgst", "-sha256", big], p))
+            self.record("python-start", timed([py, "-c", "pass"], p))
+            self.record("lstat-walk", timed([py, "-c", WALK, str(p / "small")], p))
+            self.record("hashlib-loop", timed([py, "-c", HASH_LOOP, str(p / "small")], p))
+        self.record("sha256sum", timed(["sha256sum", big], p))  # 0.18 GB/s: once is enough
+        for _ in range(self.runs):
+            self.reset_envbuild()
+            self.record("envbuild-add-big", timed(self.eb("add", "big/big.bin"), p, self.env))
+            self.record("envbuild-add-small", timed(self.eb("add", "small"), p, self.env))
+            self.record("envbuild-verify-big", timed(self.eb("verify", "big/big.bin"), p,
+                                                     self.env))
+            self.record("envbuild-verify-small", timed(self.eb("verify", "small"), p, self.env))
+            self.reset_envbuild()
+            self.record("envbuild-add-big-hardlink",
+                        timed(self.eb("add", "--link", "hardlink", "big/big.bin"), p, self.env))
+            self.record("envbuild-add-small-hardlink",
+                        timed(self.eb("add", "--link", "hardlink", "small"), p, self.env))
+        timed(self.eb("status"), p, self.env)  # the stat cache as a later status finds it
+        for _ in range(self.runs):
+            self.record("envbuild-status", timed(self.eb("status"), p, self.env))
+            self.record("envbuild-status-small", timed(self.eb("status", "small"), p, self.env))
+        for _ in range(self.dvc_runs):
+            self.reset_dvc()
+            self.record("dvc-add-big", timed([self.dvc, "add", "-q", "big/big.bin"], p, self.env))
+            self.record("dvc-add-small", timed([self.dvc, "add", "-q", "small"], p, self.env))
+        timed([self.dvc, "status", "-q"], p, self.env)
+        for _ in range(self.runs):
+            self.record("dvc-status", timed([self.dvc, "status"], p, self.env))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summarize(times: dict[str, list[float]], sizes: dict[str, int]) -> dict[str, object]:
+    m = {k: median(v) for k, v in times.items()}
+    big, _small = sizes["big_bytes"], sizes["small_bytes"]
+    rate = {k: big / m[k] / GB for k in ("cat", "openssl", "sha256sum", "envbuild-verify-big",
+                                          "envbuild-add-big", "envbuild-add-big-hardlink",
+                                          "dvc-add-big")}
+    baseline = m["lstat-walk"]  # a subprocess: interpreter start + the walk
+    rows = [
+        ("large file: envbuild verify throughput (GB/s)", rate["envbuild-verify-big"],
+         ">= 1.2 GB/s", rate["envbuild-verify-big"] >= 1.2),
+        ("large file: envbuild verify vs openssl dgst -sha256 (throughput ratio)",
+         rate["envbuild-verify-big"] / rate["openssl"], ">= 1.0x", 
+         rate["envbuild-verify-big"] >= rate["openssl"]),
+        ("large file: envbuild verify vs sha256sum", rate["envbuild-verify-big"]
+         / rate["sha256sum"], "", None),
+        ("large file: envbuild verify vs the read limit (cat)", rate["envbuild-verify-big"]
+         / rate["cat"], "", None),
+        ("large file: dvc add / envbuild data add (time)", m["dvc-add-big"]
+         / m["envbuild-add-big"], "", None),
+        ("20k files: dvc add / envbuild data add (time)", m["dvc-add-small"]
+         / m["envbuild-add-small"], ">= 10x", m["dvc-add-small"] / m["envbuild-add-small"] >= 10),
+        ("20k files: dvc add / envbuild data add --link hardlink (time)", m["dvc-add-small"]
+         / m["envbuild-add-small-hardlink"], ">= 10x",
+         m["dvc-add-small"] / m["envbuild-add-small-hardlink"] >= 10),
+        ("large file: dvc add / envbuild data add --link hardlink (time)", m["dvc-add-big"]
+         / m["envbuild-add-big-hardlink"], "", None),
+        ("20k files: hashlib loop (1 process) / envbuild verify (time)", m["hashlib-loop"]
+         / m["envbuild-verify-small"], "", None),
+        ("20k files: envbuild verify / lstat walk (time)", m["envbuild-verify-small"]
+         / baseline, "", None),
+        ("no change: envbuild data status / (lstat walk + interpreter start)",
+         m["envbuild-status"] / baseline, "<= 1.5x", m["envbuild-status"] / baseline <= 1.5),
+        ("no change: dvc status / envbuild data status (time)", m["dvc-status"]
+         / m["envbuild-status"], ">= 3x", m["dvc-status"] / m["envbuild-status"] >= 3),
+    ]
+    return {"medians": m, "rates_gb_s": rate,
+            "ratios": [{"name": n, "value": v, "target": t, "met": ok} for n, v, t, ok in rows]}
+
+
+def render(data: dict) -> str:
+    m, r, s = data["summary"]["medians"], data["summary"]["rates_gb_s"], data["sizes"]
+    mach = data["machine"]
+    n_small = s["small_files"]
+    lines = [
+        "## data",
+        "",
+        ("`envbuild data` vs `openssl dgst -sha256`, `sha256sum`, `cat`, a one-process hashlib "
+        "loop, a bare lstat walk and DVC, side by side on the same data in one run. Written by "
+        "`.venv/bin/python bench/data/run.py`; raw numbers in bench/out/data.json."),
+        "",
+        (f"- date: {data['date']}; machine: {mach['nproc']} CPUs, {mach['os']}, Python "
+        f"{mach['python']}, {mach['dvc']}, {mach['openssl']}; envbuild at {mach['git']}"),
+        (f"- data: one file of {s['big_bytes'] / 2**30:.2f} GiB (random bytes); {n_small} files of "
+        f"4 to 64 KiB ({s['small_bytes'] / GB:.2f} GB) in 100 directories; page cache warm; "
+        f"median of {data['runs']} runs ({data['dvc_runs']} for dvc add, 1 for sha256sum)"),
+        "",
+        "| one large file | seconds | GB/s |",
+        "|---|---:|---:|",
+    ]
+    for key, label in (("cat", "`cat FILE > /dev/null` (read limit)"),
+                       ("openssl", "`openssl dgst -sha256`"), ("sha256sum", "`sha256sum`"),
+                       ("envbuild-verify-big", "`envbuild data verify` (re-hash)"),
+                       ("envbuild-add-big", "`envbuild data add` (hash + copy into the cache)"),
+                       ("envbuild-add-big-hardlink", "`envbuild data add --link hardlink`"),
+                       ("dvc-add-big", "`dvc add` (md5 + copy into its cache)")):
+        lines.append(f"| {label} | {m[key]:.2f} | {r[key]:.2f} |")
+    lines += ["", f"| {n_small} small files | seconds |", "|---|---:|"]
+    for key, label in (("python-start", "`python -c pass` (interpreter start)"),
+                       ("lstat-walk", "bare lstat walk (`os.walk` + `os.lstat`, a python process)"),
+                       ("hashlib-loop", "hashlib loop, one process"),
+                       ("envbuild-verify-small", "`envbuild data verify small` (worker processes)"),
+                       ("envbuild-add-small", "`envbuild data add small` (hash + copy)"),
+                       ("envbuild-add-small-hardlink",
+                        "`envbuild data add --link hardlink small` (hash + link)"),
+                       ("dvc-add-small", "`dvc add small`"),
+                       ("envbuild-status-small", "`envbuild data status small`, nothing changed"),
+                       ("envbuild-status", "`envbuild data status` (both refs), nothing changed"),
+                       ("dvc-status", "`dvc status` (both), nothing changed")):
+        lines.append(f"| {label} | {m[key]:.2f} |")
+    lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
+    for row in data["summary"]["ratios"]:
+        met = {True: "**yes**", False: "**NO**", None: ""}[row["met"]]
+        lines.append(f"| {row['name']} | {row['value']:.2f} | {row['target']} | {met} |")
+    lines += ["", ("Notes: every command is a whole process (interpreter start included); "
+              "`envbuild data add` also stores each object in its cache (a copy on this ext4: no "
+              "reflinks) and rewrites envbuild.lock, as `dvc add` copies into `.dvc/cache`. The "
+              "no-change status reads no file: the stat cache (size, mtime, inode, mode) answers.")]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, heading: str, body: str) -> str:
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        base = text.rstrip("\n")
+        return (base + "\n\n" if base else "") + body
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    return "".join(lines[:start]) + body + ("\n" + tail if tail else "")
+
+
+def version(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--big-mib", type=int, default=2048)
+    parser.add_argument("--small-files", type=int, default=20000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dvc-runs", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
+    parser.add_argument("--json", type=Path, default=BENCH / "out" / "data.json")
+    parser.add_argument("--no-results", action="store_true", help="leave RESULTS.md alone")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = parser.parse_args(argv)
+    for name in ("openssl", "sha256sum", "cat", "git"):
+        if not shutil.which(name):
+            sys.exit(f"{name} not found")
+    tmp = Path(tempfile.mkdtemp(prefix="envbuild-bench-data-"))
+    log(f"temp dir {tmp}")
+    try:
+        project = tmp / "project"
+        project.mkdir()
+        log(f"writing {args.big_mib} MiB and {args.small_files} small files")
+        sizes = make_data(project, args.big_mib, args.small_files)
+        bench = Bench(tmp, args.runs, args.dvc_runs)
+        bench.run()
+        git = version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+        dirty = version(["git", "-C", str(REPO), "status", "--porcelain", "envbuild/data"])
+        data = {
+            "date": dt.date.today().isoformat(), "runs": args.runs, "dvc_runs": args.dvc_runs,
+            "sizes": sizes, "times": bench.times,
+            "summary": summarize(bench.times, sizes),
+            "machine": {"nproc": os.cpu_count(), "os": platform.platform(),
+                        "python": platform.python_version(),
+                        "dvc": "dvc " + version([bench.dvc, "--version"]),
+                        "openssl": version(["openssl", "version"]).split(" (")[0],
+                        "git": git + (" (envbuild/data modified)" if dirty else "")},
+        }
+    finally:
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    section = render(data)
+    sys.stdout.write(section)
+    if not args.no_results:
+        text = args.results.read_text() if args.results.exists() else (
+            "# Benchmark results\n\nProduced by the scripts under bench/ (see bench/README.md).\n")
+        tmp_results = args.results.with_suffix(".md.data-tmp")
+        tmp_results.write_text(replace_section(text, "## data", section))
+        os.replace(tmp_results, args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
