@@ -28,7 +28,8 @@ typical use:
 # heavy imports inside their handlers, so `--help` and no-change runs stay fast.
 COMMAND_MODULES = ("envbuild.cli.commands", "envbuild.cli.nix_commands",
                    "envbuild.cli.data_commands", "envbuild.cli.model_commands",
-                   "envbuild.cli.image_commands")
+                   "envbuild.cli.image_commands",
+                   "envbuild.cli.conda_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

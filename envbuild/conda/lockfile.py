@@ -86,8 +86,8 @@ def _split_dep(dep: str) -> tuple[str, str]:
 
 def render_conda_lock(lock: CondaLock) -> bytes:
     """The conda-lock.yml bytes, through conda-lock's models and its own writer."""
-    from conda_lock.lockfile import write_conda_lock_file
-    from conda_lock.lockfile.v2prelim.models import (
+    from conda_lock.lockfile import write_conda_lock_file  # type: ignore[import-untyped]
+    from conda_lock.lockfile.v2prelim.models import (  # type: ignore[import-untyped]
         HashModel,
         LockedDependency,
         Lockfile,

@@ -43,7 +43,7 @@ def _channel_source(channel: str) -> str:
     return channel.rstrip("/")
 
 
-_NO_CANDIDATES = re.compile(r"No candidates were found for ([^\n]+?)( \*)?\.?$", re.M)
+_NO_CANDIDATES = re.compile(r"No candidates were found for ([^\n]+?)( \*)?\.?$", re.MULTILINE)
 
 
 def _solver_error(message: str, platform: str) -> LockError:
@@ -84,7 +84,8 @@ def solve_with_rattler(env: CondaEnvironment, channels: Sequence[str],
         status(f"solving {len(env.specs)} conda specs for {platform} with rattler")
         try:
             records = asyncio.run(rattler.solve(
-                sources=sources, specs=list(env.specs), platforms=[platform, "noarch"],
+                sources=sources, specs=list(env.specs),
+                platforms=[rattler.Subdir(platform), rattler.Subdir("noarch")],
                 virtual_packages=[], gateway=gateway))
         except SolverError as exc:
             raise _solver_error(str(exc), platform) from None

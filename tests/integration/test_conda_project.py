@@ -5,9 +5,13 @@ the pip side against the real package index, as the other lock tests do."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,14 +19,17 @@ import pytest
 pytest.importorskip("rattler")
 pytest.importorskip("conda_lock")
 
-from envbuild.files import sha256_file  # noqa: E402
-from tests.conda.channel import build_channel  # noqa: E402
-from tests.conda.fixtures import PACKAGES  # noqa: E402
+from envbuild.files import sha256_file
+from envbuild.tools import Runner
+from tests.conda.channel import build_channel, build_package, index_channel
+from tests.conda.fixtures import PACKAGES
 
 
-def envbuild(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def envbuild(project: Path, *args: str,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "envbuild.cli.main", "-C", str(project), *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -75,3 +82,51 @@ def test_lock_writes_conda_lock_into_the_bundle(project: Path) -> None:
     relocked = tomllib.loads((project / "envbuild.lock").read_text())
     assert relocked["conda"]["packages"] == 2
     assert relocked["bundle"]["id"] != lock["bundle"]["id"]
+
+
+def test_conda_image_repeats_and_a_tampered_package_stops_it(
+        tmp_path: Path, tool: Callable[[str], str], base_image: str) -> None:
+    """The Done-when of the conda issue, through the CLI: lock for two platforms against the
+    local channel, build the linux-64 image twice (no layer cache the second time) and get the
+    same image id; then a package changed in the channel stops the build, named."""
+    tool("buildah")
+    channel = build_channel(tmp_path / "channel", list(PACKAGES))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "envbuild.toml").write_text(
+        'name = "condaimg"\npython = "3.11"\nrequirements = ["requirements.in"]\n'
+        f'[image]\nbase = "{base_image}"\n[conda]\nenvironment = "environment.yml"\n')
+    (project / "requirements.in").write_text("six==1.16.0\n")
+    (project / "environment.yml").write_text(
+        f"channels:\n  - {channel.as_uri()}\ndependencies:\n  - tinytool >=2\n")
+    assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
+    env = {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")}
+    first = envbuild(project, "conda-build", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    image = json.loads(first.stdout)["image_id"]
+    second = envbuild(project, "conda-build", "--no-cache", "--json",
+                      env={"ENVBUILD_CACHE_DIR": str(tmp_path / "cache2")})
+    assert second.returncode == 0, second.stderr
+    try:
+        assert json.loads(second.stdout)["image_id"] == image
+        runner = Runner()
+        ctr = runner.run(["buildah", "from", image]).stdout.strip()
+        try:
+            script = ("cat /opt/conda/lib/tinylib.txt && "
+                      "python -c 'import six; print(six.__version__)'")
+            out = runner.run(["buildah", "run", "--isolation", "chroot", ctr, "--", "sh", "-c",
+                              script]).stdout
+        finally:
+            runner.run(["buildah", "rm", ctr], check=False)
+        assert out == "tinylib linux-64\n1.16.0\n"
+    finally:
+        Runner().run(["buildah", "rmi", image], check=False)
+
+    tinylib = next(p for p in PACKAGES if p.name == "tinylib" and p.subdir == "linux-64")
+    for old in (channel / "linux-64").glob("tinylib-*"):
+        old.unlink()
+    build_package(replace(tinylib, files={"lib/tinylib.txt": "evil\n"}), channel)
+    index_channel(channel)
+    tampered = envbuild(project, "conda-build", env={"ENVBUILD_CACHE_DIR": str(tmp_path / "c3")})
+    assert tampered.returncode == 7, tampered.stderr
+    assert "conda package tinylib 1.0 (linux-64): sha256 mismatch" in tampered.stderr

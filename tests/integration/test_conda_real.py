@@ -16,13 +16,13 @@ pytest.importorskip("rattler")
 pytest.importorskip("conda_lock")
 pytest.importorskip("conda_package_handling")
 
-from envbuild.conda.install import install_prefix  # noqa: E402
-from envbuild.conda.lockfile import parse_conda_lock  # noqa: E402
-from envbuild.conda.service import lock_conda  # noqa: E402
-from envbuild.errors import IntegrityError, LockError, NetworkError  # noqa: E402
-from envbuild.spec.model import CondaSpec  # noqa: E402
-from tests.conda.channel import build_channel, build_package, index_channel  # noqa: E402
-from tests.conda.fixtures import PACKAGES, serve  # noqa: E402
+from envbuild.conda.install import install_prefix
+from envbuild.conda.lockfile import parse_conda_lock
+from envbuild.conda.service import lock_conda
+from envbuild.errors import IntegrityError, LockError, NetworkError
+from envbuild.spec.model import CondaSpec
+from tests.conda.channel import build_channel, build_package, index_channel
+from tests.conda.fixtures import PACKAGES, serve
 
 ENV = "name: demo\nchannels:\n  - {channel}\ndependencies:\n  - tinytool >=2\n"
 
@@ -60,8 +60,8 @@ def test_lock_two_platforms_twice_same_bytes(channel: Path, tmp_path: Path) -> N
 def test_lock_over_http(channel: Path, tmp_path: Path) -> None:
     with serve(channel.parent) as base:
         project = make_project(tmp_path / "p", f"{base}/channel")
-        pin, data = lock_conda(project, CondaSpec(environment="environment.yml"),
-                               cache_dir=tmp_path / "cache")
+        _, data = lock_conda(project, CondaSpec(environment="environment.yml"),
+                             cache_dir=tmp_path / "cache")
         lock = parse_conda_lock(data)
         assert all(p.url.startswith(f"{base}/channel/") for p in lock.packages)
         n = install_prefix(lock, "linux-64", tmp_path / "prefix", cache=tmp_path / "pkgs")

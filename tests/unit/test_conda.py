@@ -11,8 +11,13 @@ from envbuild.conda.environment import CondaEnvironment, parse_environment
 from envbuild.conda.image import CondaImageOptions, build_argv, render_dockerfile
 from envbuild.conda.lockfile import CondaLock, CondaPackage, content_hash
 from envbuild.conda.pin import CondaPin
-from envbuild.conda.solve import _gateway_error, _solver_error, build_lock, conda_executable, \
-    conda_lock_argv
+from envbuild.conda.solve import (
+    _gateway_error,
+    _solver_error,
+    build_lock,
+    conda_executable,
+    conda_lock_argv,
+)
 from envbuild.errors import LockError, NetworkError, SpecError
 from envbuild.lock.bundle import parse_lock, render_lock
 from envbuild.spec import parse_spec
@@ -87,9 +92,9 @@ def test_environment_not_yaml() -> None:
 
 
 def _pkg(name: str, platform: str, **kw: object) -> CondaPackage:
-    fields = dict(name=name, version="1.0", build="h_0", platform=platform,
-                  url=f"file:///ch/{platform}/{name}-1.0-h_0.conda", sha256="a" * 64,
-                  md5="b" * 32)
+    fields: dict[str, object] = {
+        "name": name, "version": "1.0", "build": "h_0", "platform": platform,
+        "url": f"file:///ch/{platform}/{name}-1.0-h_0.conda", "sha256": "a" * 64, "md5": "b" * 32}
     fields.update(kw)
     return CondaPackage(**fields)  # type: ignore[arg-type]
 
@@ -197,3 +202,20 @@ def test_load_spec_names_a_missing_environment_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         load_spec(tmp_path)
     assert err.value.key == "conda.environment"
+
+
+def test_dockerfile_with_the_pip_part() -> None:
+    text = render_dockerfile(base="b@sha256:" + "e" * 64, pip=True).decode()
+    assert text.startswith("FROM b@sha256:" + "e" * 64 + " AS deps\n")
+    assert "--require-hashes --no-deps" in text and "--no-index" in text
+    assert "COPY --from=deps /opt/venv /opt/venv\n" in text
+    assert 'PATH="/opt/conda/bin:/opt/venv/bin:' in text
+
+
+def test_cli_registers_the_conda_commands() -> None:
+    from envbuild.cli.main import build_parser
+
+    args = build_parser().parse_args(["conda-install", "/tmp/x", "--platform", "linux-aarch64"])
+    assert args.prefix == Path("/tmp/x") and args.platform == "linux-aarch64"
+    args = build_parser().parse_args(["conda-build", "--no-cache"])
+    assert args.no_cache and args.platform == "linux-64"
