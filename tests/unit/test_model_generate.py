@@ -125,3 +125,19 @@ def test_argv_lists(tmp_path: Path) -> None:
         "--version", "0123", "--output", "tag", str(tmp_path)]
     assert serve_argv("/py", "churn:0123", "127.0.0.1", 3000) == [
         "/py", "-m", "bentoml", "serve", "churn:0123", "--host", "127.0.0.1", "--port", "3000"]
+
+
+def test_flavor_bentoml_cannot_load_stops_before_any_download(tmp_path: Path) -> None:
+    from envbuild.errors import EnvbuildError
+    from envbuild.model.package import package_model
+
+    bundle = with_model(golden_bundle(), flavors=("custom_flavor",))
+    (tmp_path / "envbuild.lock").write_bytes(render_lock(bundle.lock))
+    (tmp_path / "pylock.toml").write_bytes((CASE / "pylock.toml").read_bytes())
+
+    class NoRunner:
+        def run(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("nothing may run")
+
+    with pytest.raises(EnvbuildError, match="python_function"):
+        package_model(tmp_path, runner=NoRunner())  # type: ignore[arg-type]
