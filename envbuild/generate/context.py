@@ -36,6 +36,7 @@ from envbuild.generate.dockerfile import (
 )
 from envbuild.generate.sbom import render_sbom
 from envbuild.lock.loaded import Bundle, load_bundle
+from envbuild.lock.pylock import LockedPackage, Wheel
 from envbuild.tools import Runner
 
 Status = Callable[[str], None]
@@ -205,11 +206,12 @@ def generate_bundle(
                            code_files=len(code), changed=tuple(sorted(changed)))
 
 
-def _check_wheels(directory: Path, wheels: tuple[tuple[object, object], ...]) -> None:
-    """The cache is trusted by name; make sure every linked file is a regular, non-empty file."""
+def _check_wheels(directory: Path, wheels: tuple[tuple[LockedPackage, Wheel], ...]) -> None:
+    """Every linked wheel is a regular file of the size the lock records (a cheap guard
+    against a damaged cache; the bytes were hashed when they entered it)."""
     for _, wheel in wheels:
-        path = directory / "wheels" / wheel.name  # type: ignore[attr-defined]
-        mode = path.lstat().st_mode
-        if not stat.S_ISREG(mode) or path.stat().st_size == 0:
-            raise IntegrityError(f"{path} is not a wheel file",
-                                 hint="remove it and the wheel cache entry, then run again")
+        path = directory / "wheels" / wheel.name
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or (wheel.size is not None and info.st_size != wheel.size):
+            raise IntegrityError(f"{path} does not match the lock (size or type)",
+                                 hint="delete the wheel cache entry and run again")

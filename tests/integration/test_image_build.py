@@ -68,10 +68,6 @@ def record_of(project: Path) -> dict[str, Any]:
 def builders_ready(tool: Callable[[str], str], base_image: str) -> None:
     tool("buildah")
     tool("skopeo")
-    proc = subprocess.run([*CLI, "-C", str(EXAMPLE), "lock", "--check"], capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"examples/churn's lock is not fresh in this tree: {proc.stderr.strip()}")
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +99,8 @@ def test_generate_twice_changes_no_byte(churn_a: Path, tmp_path: Path) -> None:
     second = envbuild(churn_a, "generate", "--out", str(out), "--json")
     assert json.loads(second.stdout)["changed"] == []
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
-    assert json.loads(first.stdout)["wheels"] == 50
+    wheel_lines = (out / "wheels" / "requirements.txt").read_text().splitlines()[1:]
+    assert json.loads(first.stdout)["wheels"] == len(wheel_lines) > 0
 
 
 def test_a_copy_elsewhere_rebuilds_from_scratch_to_the_same_digest(
@@ -145,9 +142,9 @@ def test_the_image_runs_under_docker_as_non_root(churn_a: Path, tool: Callable[[
                                                  tmp_path: Path) -> None:
     tool("docker")
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
-        from tests.integration.conftest import missing
-
-        missing("the Docker engine is not running")
+        if os.environ.get("CI") == "true":
+            pytest.fail("the Docker engine is not running (scripts/setup.sh starts dockerd)")
+        pytest.skip("the Docker engine is not running; run `bash scripts/setup.sh`")
     archive = tmp_path / "churn.oci.tar"
     proc = envbuild(churn_a, "build", "--oci-archive", str(archive), "--load-docker", "--json")
     built = json.loads(proc.stdout)
