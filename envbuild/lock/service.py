@@ -45,6 +45,14 @@ def input_digests(project: Path, spec: Spec, reqs: RequirementSet) -> dict[str, 
     return {f: sha256_file(project / f) for f in sorted(files)}
 
 
+def _requirement_set(project: Path, spec: Spec) -> RequirementSet:
+    """A [conda] spec may name no requirement file: its pip part is the environment file's
+    `pip:` list, added when resolving."""
+    if not spec.requirements and spec.conda is not None:
+        return RequirementSet(requirements=(), files=())
+    return read_requirement_set(project, spec)
+
+
 def read_lock(project: Path) -> EnvbuildLock | None:
     path = project / LOCK_FILE
     if not path.exists():
@@ -86,7 +94,7 @@ def check_project(project: Path) -> EnvbuildLock:
     if lock is None:
         raise StaleLockError(f"no {LOCK_FILE} in {project}", changed=[LOCK_FILE],
                              hint="run `envbuild lock` and commit the files it writes")
-    reasons = stale_reasons(project, lock, input_digests(project, spec, read_requirement_set(project, spec)))
+    reasons = stale_reasons(project, lock, input_digests(project, spec, _requirement_set(project, spec)))
     if spec.model is not None or lock.model:
         # Asks the model registry only when the spec names an alias (aliases move).
         from envbuild.model.lock import model_stale_reasons
@@ -140,7 +148,7 @@ def lock_project(
     status: Status = lambda _: None,
 ) -> LockOutcome:
     spec = load_spec(project)
-    reqs = read_requirement_set(project, spec)
+    reqs = _requirement_set(project, spec)
     inputs = input_digests(project, spec, reqs)
     notes = []
     try:

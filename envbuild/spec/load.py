@@ -209,7 +209,7 @@ def load_spec(project: Path) -> Spec:
             key=spec.key("conda.environment"),
             hint="paths are relative to the directory holding the spec",
         )
-    if not spec.requirements:
+    if not spec.requirements and spec.conda is None:
         raise SpecError(
             "no requirement source", file=file, key=spec.key("requirements"),
             hint='name one, e.g. requirements = ["requirements.in"]',

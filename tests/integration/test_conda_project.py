@@ -130,3 +130,22 @@ def test_conda_image_repeats_and_a_tampered_package_stops_it(
     tampered = envbuild(project, "conda-build", env={"ENVBUILD_CACHE_DIR": str(tmp_path / "c3")})
     assert tampered.returncode == 7, tampered.stderr
     assert "conda package tinylib 1.0 (linux-64): sha256 mismatch" in tampered.stderr
+
+
+def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
+    """environment.yml alone: conda packages locked, its pip: list in pylock.toml."""
+    channel = build_channel(tmp_path / "channel", list(PACKAGES))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "envbuild.toml").write_text(
+        'name = "condaonly"\n[conda]\nenvironment = "environment.yml"\n')
+    (project / "environment.yml").write_text(
+        f"channels: [{channel.as_uri()}]\ndependencies:\n  - tinylib\n"
+        "  - pip:\n      - six==1.16.0\n")
+    assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
+    assert "six==1.16.0 \\\n    --hash=sha256:" in (project / "requirements.txt").read_text()
+    assert tomllib.loads((project / "envbuild.lock").read_text())["conda"]["packages"] == 2
+    assert envbuild(project, "lock", "--check").returncode == 0
+    prefix = tmp_path / "env"
+    assert (r := envbuild(project, "conda-install", str(prefix))).returncode == 0, r.stderr
+    assert (prefix / "lib/tinylib.txt").read_text() == "tinylib linux-64\n"

@@ -219,3 +219,14 @@ def test_cli_registers_the_conda_commands() -> None:
     assert args.prefix == Path("/tmp/x") and args.platform == "linux-aarch64"
     args = build_parser().parse_args(["conda-build", "--no-cache"])
     assert args.no_cache and args.platform == "linux-64"
+
+
+def test_a_conda_spec_needs_no_requirement_source(tmp_path: Path) -> None:
+    from envbuild.spec import load_spec
+
+    (tmp_path / "environment.yml").write_text("dependencies: [x]\n")
+    (tmp_path / "envbuild.toml").write_text('name = "x"\n[conda]\nenvironment = "environment.yml"\n')
+    assert load_spec(tmp_path).requirements == ()
+    (tmp_path / "envbuild.toml").write_text('name = "x"\n')
+    with pytest.raises(SpecError, match="no requirement source"):
+        load_spec(tmp_path)
