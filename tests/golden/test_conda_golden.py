@@ -14,8 +14,9 @@ import pytest
 from envbuild.conda.environment import CondaEnvironment
 from envbuild.conda.lockfile import CondaPackage, parse_conda_lock, render_conda_lock
 from envbuild.conda.solve import build_lock
+from tests.conda import require_module
 
-pytest.importorskip("conda_lock")
+require_module("conda_lock")
 
 HERE = Path(__file__).parent
 CASES = sorted(p.name for p in HERE.glob("conda_*") if (p / "records.json").is_file())

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("rattler")
-pytest.importorskip("conda_lock")
+from tests.conda import require_module
+
+require_module("rattler")
+require_module("conda_lock")
 
 from envbuild.files import sha256_file
 from envbuild.tools import Runner

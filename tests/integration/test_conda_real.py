@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("rattler")
-pytest.importorskip("conda_lock")
-pytest.importorskip("conda_package_handling")
+from tests.conda import require_module
+
+require_module("rattler")
+require_module("conda_lock")
+require_module("conda_package_handling")
 
 from envbuild.conda.install import install_prefix
 from envbuild.conda.lockfile import parse_conda_lock
