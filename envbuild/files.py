@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +18,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
+    import tempfile  # only when writing: a no-change run never imports it
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

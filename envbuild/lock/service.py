@@ -19,7 +19,7 @@ from envbuild.lock.bundle import (
     parse_lock,
 )
 from envbuild.spec import Spec, load_spec
-from envbuild.spec.requirements import RequirementSet, read_requirement_set
+from envbuild.spec.sources import requirement_files
 from envbuild.tools import Runner
 
 Status = Callable[[str], None]
@@ -40,17 +40,23 @@ def resolve(backend: str, request: Any, runner: Runner) -> list[dict[str, Any]]:
     return run_backend(backend, request, runner)
 
 
-def input_digests(project: Path, spec: Spec, reqs: RequirementSet) -> dict[str, str]:
-    files = {spec.file, *reqs.files, *([spec.conda.environment] if spec.conda else [])}
+def input_digests(project: Path, spec: Spec) -> dict[str, str]:
+    """sha256 of the spec and of every file the requirements come from (includes followed).
+
+    Finding the files parses no requirement, so a no-change run stays cheap."""
+    files = {spec.file, *requirement_files(project, spec),
+             *([spec.conda.environment] if spec.conda else [])}
     return {f: sha256_file(project / f) for f in sorted(files)}
 
 
-def _requirement_set(project: Path, spec: Spec) -> RequirementSet:
-    """A [conda] spec may name no requirement file: its pip part is the environment file's
-    `pip:` list, added when resolving."""
+def _requirements(project: Path, spec: Spec) -> tuple[str, ...]:
+    """The normalised requirements. A [conda] spec may name no requirement file: its pip part
+    is the environment file's `pip:` list, added when resolving."""
     if not spec.requirements and spec.conda is not None:
-        return RequirementSet(requirements=(), files=())
-    return read_requirement_set(project, spec)
+        return ()
+    from envbuild.spec.requirements import read_requirement_set  # packaging's parser: slow import
+
+    return read_requirement_set(project, spec).requirements
 
 
 def read_lock(project: Path) -> EnvbuildLock | None:
@@ -94,7 +100,7 @@ def check_project(project: Path) -> EnvbuildLock:
     if lock is None:
         raise StaleLockError(f"no {LOCK_FILE} in {project}", changed=[LOCK_FILE],
                              hint="run `envbuild lock` and commit the files it writes")
-    reasons = stale_reasons(project, lock, input_digests(project, spec, _requirement_set(project, spec)))
+    reasons = stale_reasons(project, lock, input_digests(project, spec))
     if spec.model is not None or lock.model:
         # Asks the model registry only when the spec names an alias (aliases move).
         from envbuild.model.lock import model_stale_reasons
@@ -148,8 +154,7 @@ def lock_project(
     status: Status = lambda _: None,
 ) -> LockOutcome:
     spec = load_spec(project)
-    reqs = _requirement_set(project, spec)
-    inputs = input_digests(project, spec, reqs)
+    inputs = input_digests(project, spec)
     notes = []
     try:
         previous = read_lock(project)
@@ -197,7 +202,7 @@ def lock_project(
     pylock_path = project / PYLOCK_FILE
     req_path = project / req_name
     keep = previous is not None and not upgrade
-    requirements = reqs.requirements
+    requirements = _requirements(project, spec)
     if spec.conda is not None:  # the environment file's pip: list joins the Python lock
         from envbuild.conda.service import pip_requirements
 
