@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envbuild.cli.output import emit_json, info, progress
+from envbuild.errors import EnvbuildError
 
 
 def _tracking_uri(args: argparse.Namespace) -> str:
@@ -22,7 +23,7 @@ def _tracking_uri(args: argparse.Namespace) -> str:
         return str(args.tracking_uri)
     try:
         spec = load_spec(args.project)
-    except Exception:  # no spec here: the embedded default store in this directory
+    except EnvbuildError:  # no spec here: the embedded default store in this directory
         return DEFAULT_TRACKING_URI
     if spec.model is not None and spec.model.tracking_uri:
         return spec.model.tracking_uri

@@ -64,6 +64,6 @@ def model_stale_reasons(project: Path, spec: ModelSpec | None,
 
     now = alias_target(project, pin.tracking_uri, ref.name, ref.alias)
     if now != pin.version:
-        return [f"model: alias {ref.alias!r} of {ref.name} now points to version {now} "
-                f"(locked: {pin.version})"]
+        return [(f"model: alias {ref.alias!r} of {ref.name} now points to version {now} "
+                 f"(locked: {pin.version})")]
     return []

@@ -92,7 +92,7 @@ def rollback(client: Any, name: str, alias: str, *, at: str) -> Move:
             f"model {name}: alias {alias!r} points to version {current}, and no earlier version "
             "is recorded for it",
             hint="only moves made with `envbuild model promote` can be rolled back; "
-            f"promote a version explicitly instead",
+            "promote a version explicitly instead",
         )
     return _move(client, name, alias, previous, "rollback", at, remember_previous=False)
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,22 @@ def test_spec_and_lock_disagree(tmp_path: Path, registry_calls: list[str]) -> No
         "model: the spec's [model] changed since the lock"]
     assert model_lock.lock_model(tmp_path, None, make_pin().to_dict()) == {}
     assert registry_calls == []
+
+
+def test_no_change_fixed_version_imports_no_mlflow(tmp_path: Path) -> None:
+    """The fast path of a no-change `envbuild lock`: not even the mlflow import."""
+    pin = make_pin(uri="models:/churn/3", alias=None)
+    (tmp_path / "pin.json").write_text(json.dumps(pin.to_dict()))
+    code = (
+        "import json, sys; from pathlib import Path\n"
+        "from envbuild.model.lock import lock_model, model_stale_reasons\n"
+        "from envbuild.spec.model import ModelSpec\n"
+        "pin = json.loads(Path(sys.argv[1]).read_text())\n"
+        "spec = ModelSpec(uri='models:/churn/3', tracking_uri='sqlite:///mlflow.db')\n"
+        "assert lock_model(Path('.'), spec, pin) == pin\n"
+        "assert model_stale_reasons(Path('.'), spec, pin) == []\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'bentoml')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pin.json")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
