@@ -17,6 +17,10 @@ from envbuild.spec.model import ModelSpec
 Status = Callable[[str], None]
 
 
+def _identity(pin: ModelPin) -> tuple[str, str, str]:
+    return pin.version, pin.run_id or "", pin.source
+
+
 def _same_request(pin: ModelPin, spec: ModelSpec) -> bool:
     return pin.uri == spec.uri and pin.tracking_uri == (spec.tracking_uri or DEFAULT_TRACKING_URI)
 
@@ -35,7 +39,7 @@ def lock_model(project: Path, spec: ModelSpec | None, previous: Mapping[str, Any
         from envbuild.model.registry import alias_target
 
         status(f"checking where {spec.uri} points")
-        if alias_target(project, tracking_uri, ref.name, ref.alias) == old.version:
+        if alias_target(project, tracking_uri, ref.name, ref.alias) == _identity(old):
             return old.to_dict()
     from envbuild.model.registry import resolve_pin
 
@@ -63,7 +67,10 @@ def model_stale_reasons(project: Path, spec: ModelSpec | None,
     from envbuild.model.registry import alias_target
 
     now = alias_target(project, pin.tracking_uri, ref.name, ref.alias)
-    if now != pin.version:
-        return [(f"model: alias {ref.alias!r} of {ref.name} now points to version {now} "
+    if now[0] != pin.version:
+        return [(f"model: alias {ref.alias!r} of {ref.name} now points to version {now[0]} "
                  f"(locked: {pin.version})")]
+    if now != _identity(pin):
+        return [(f"model: alias {ref.alias!r} of {ref.name} points to version {now[0]} of "
+                 f"another store (run {now[1] or '-'}; locked: run {pin.run_id or '-'})")]
     return []

@@ -157,7 +157,12 @@ def resolve_pin(project: Path, spec_uri: str, tracking_uri: str) -> ModelPin:
         return read_pin(project, spec_uri, tracking_uri, version, model_dir)
 
 
-def alias_target(project: Path, tracking_uri: str, name: str, alias: str) -> str:
-    """The version an alias points to now (one registry call)."""
+def alias_target(project: Path, tracking_uri: str, name: str, alias: str) -> tuple[str, str, str]:
+    """(version, run id, source) of what an alias points to now: one registry call.
+
+    The version number alone does not identify a model: another store (a second machine that
+    trained its own model) has a version 1 too. The run id and source do.
+    """
     mlflow = client(project, tracking_uri)
-    return str(version_for(mlflow, ModelRef(name=name, alias=alias), tracking_uri).version)
+    found = version_for(mlflow, ModelRef(name=name, alias=alias), tracking_uri)
+    return str(found.version), str(found.run_id or ""), str(found.source)

@@ -164,11 +164,11 @@ def registry_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from envbuild.model import registry
 
     calls: list[str] = []
-    target = {"version": "3"}
+    target = {"version": "3", "run": "r" * 32}
 
-    def alias_target(project: Path, uri: str, name: str, alias: str) -> str:
+    def alias_target(project: Path, uri: str, name: str, alias: str) -> tuple[str, str, str]:
         calls.append(f"alias {name}@{alias}")
-        return target["version"]
+        return target["version"], target["run"], "models:/m-abc"
 
     def resolve_pin(project: Path, spec_uri: str, uri: str) -> ModelPin:
         calls.append(f"resolve {spec_uri}")
@@ -204,6 +204,17 @@ def test_moved_alias_is_stale_and_relocked(tmp_path: Path, registry_calls: list[
     new = model_lock.lock_model(tmp_path, spec, pin.to_dict())
     assert new["version"] == "3"
     assert registry_calls[-1] == "resolve models:/churn@production"
+
+
+def test_same_version_number_from_another_store(tmp_path: Path,
+                                                 registry_calls: list[str]) -> None:
+    """A second machine trained its own model: version 3 there is not the locked version 3."""
+    spec = ModelSpec(uri="models:/churn@production", tracking_uri="sqlite:///mlflow.db")
+    pin = make_pin(run_id="o" * 32)
+    assert model_lock.model_stale_reasons(tmp_path, spec, pin.to_dict()) == [
+        (f"model: alias 'production' of churn points to version 3 of another store "
+        f"(run {'r' * 32}; locked: run {'o' * 32})")]
+    assert model_lock.lock_model(tmp_path, spec, pin.to_dict())["digest"] == "sha256:" + "99" * 32
 
 
 def test_spec_and_lock_disagree(tmp_path: Path, registry_calls: list[str]) -> None:
