@@ -9,34 +9,66 @@ from typing import Any
 from envbuild.conda import CONDA_LOCK_FILE
 from envbuild.conda.pin import CondaPin
 from envbuild.errors import SpecError
-from envbuild.files import sha256_bytes, sha256_file
+from envbuild.files import sha256_bytes
 from envbuild.spec.model import CondaSpec
 from envbuild.tools import Runner
 
 Status = Callable[[str], None]
 
 
-def conda_inputs(project: Path, conda: CondaSpec | None) -> dict[str, str]:
-    """The environment file as an input of the lock (its digest goes to [inputs])."""
-    if conda is None:
-        return {}
-    return {conda.environment: sha256_file(project / conda.environment)}
+def model_conda_yaml(project: Path, model: Mapping[str, Any]) -> tuple[str, str]:
+    """(where, text) of the locked model's conda.yaml, checked against the model pin."""
+    import hashlib
+    import tempfile
+
+    from envbuild.errors import IntegrityError, LockError
+    from envbuild.model.pin import ModelPin
+    from envbuild.model.registry import download
+
+    if not model:
+        raise LockError('[model] environment = "conda" but no model is locked',
+                        hint="check the [model] section")
+    pin = ModelPin.from_dict(dict(model))
+    where = f"{pin.pinned_uri}/conda.yaml"
+    entry = next((f for f in pin.files if f.path == "conda.yaml"), None)
+    if entry is None:
+        raise LockError(f"{pin.pinned_uri} has no conda.yaml",
+                        hint='log the model with a conda environment, or drop [model] '
+                        'environment = "conda"')
+    with tempfile.TemporaryDirectory(prefix="envbuild-model-conda-") as tmp:
+        data = (download(project, pin.tracking_uri, pin.name, pin.version, Path(tmp))
+                / "conda.yaml").read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise IntegrityError(f"{where} does not match the model digest in envbuild.lock",
+                             hint="the registry's copy changed; re-run `envbuild lock`")
+    return where, data.decode()
 
 
-def read_environment(project: Path, conda: CondaSpec) -> Any:
+def read_environment(project: Path, conda: CondaSpec,
+                     model: Mapping[str, Any] | None = None) -> Any:
     from envbuild.conda.environment import parse_environment
 
-    path = project / conda.environment
+    if conda.file is None:
+        where, text = model_conda_yaml(project, model or {})
+        return parse_environment(text, file=where)
+    path = project / conda.file
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read: {exc}", file=conda.environment, hint="") from None
-    return parse_environment(text, file=conda.environment)
+        raise SpecError(f"cannot read: {exc}", file=conda.file, hint="") from None
+    return parse_environment(text, file=conda.file)
+
+
+def environment_name(conda: CondaSpec, model: Mapping[str, Any] | None) -> str:
+    """How conda-lock.yml and envbuild.lock name the environment's source."""
+    if conda.file is not None:
+        return conda.file
+    return f"models:/{(model or {}).get('name')}/{(model or {}).get('version')}/conda.yaml"
 
 
 def lock_conda(project: Path, conda: CondaSpec, *, runner: Runner | None = None,
                status: Status = lambda _: None, cache_dir: Path | None = None,
-               ) -> tuple[CondaPin, bytes]:
+               model: Mapping[str, Any] | None = None) -> tuple[CondaPin, bytes]:
     """Solve the environment for every platform; return the pin and conda-lock.yml's bytes.
 
     conda-lock solves where a conda, mamba or micromamba executable exists; elsewhere py-rattler
@@ -50,53 +82,37 @@ def lock_conda(project: Path, conda: CondaSpec, *, runner: Runner | None = None,
         solve_with_rattler,
     )
 
-    env = read_environment(project, conda)
+    env = read_environment(project, conda, model)
+    source = environment_name(conda, model)
     channels = conda.channels or env.channels
     if not channels:
         raise SpecError("no channel: neither [conda].channels nor the environment file names one",
-                        file=conda.environment, key="channels",
+                        file=source, key="channels",
                         hint="add `channels:` to the environment file or [conda] channels")
     exe = conda_executable()
-    if exe is not None:
+    if exe is not None and conda.file is not None:  # conda-lock reads a file in the project
         packages = solve_with_conda_lock(project, conda.environment, channels, conda.platforms,
                                          exe, runner or Runner(), status)
     else:
         packages = solve_with_rattler(env, channels, conda.platforms, status, cache_dir)
-    lock = build_lock(env, environment=conda.environment, channels=channels,
+    lock = build_lock(env, environment=source, channels=channels,
                       platforms=conda.platforms, packages=packages)
     data = render_conda_lock(lock)
-    pin = CondaPin(environment=conda.environment, lock_file=CONDA_LOCK_FILE,
+    pin = CondaPin(environment=source, lock_file=CONDA_LOCK_FILE,
                    lock_digest=sha256_bytes(data), channels=tuple(channels),
                    platforms=lock.platforms, packages=len(lock.packages))
     return pin, data
 
 
-def conda_stale_reasons(project: Path, conda: CondaSpec | None,
-                        table: Mapping[str, Any]) -> list[str]:
-    """What makes the conda part stale beyond [inputs]: a missing or edited conda-lock.yml, or
-    a [conda] section added or removed since the lock."""
-    if conda is None:
-        return [f"{CONDA_LOCK_FILE}: [conda] removed from the spec"] if table else []
-    if not table:
-        return [f"{conda.environment}: [conda] is new since the lock"]
-    pin = CondaPin.from_dict(dict(table))
-    path = project / pin.lock_file
-    if not path.is_file():
-        return [f"{pin.lock_file}: missing"]
-    if sha256_file(path) != pin.lock_digest:
-        return [f"{pin.lock_file}: edited after locking"]
-    return []
-
-
 def pip_requirements(project: Path, conda: CondaSpec, requirements: tuple[str, ...],
-                     ) -> tuple[str, ...]:
+                     model: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     """The spec's requirements plus the environment file's `pip:` list, normalised and sorted:
     the Python resolver locks both into pylock.toml, with hashes."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     from envbuild.spec.requirements import normalise
 
-    env = read_environment(project, conda)
+    env = read_environment(project, conda, model)
     if not env.pip:
         return requirements
     parsed = [Requirement(r) for r in requirements]
@@ -104,6 +120,6 @@ def pip_requirements(project: Path, conda: CondaSpec, requirements: tuple[str, .
         try:
             parsed.append(Requirement(text))
         except InvalidRequirement as exc:
-            raise SpecError(f"not a requirement: {exc}", file=conda.environment,
+            raise SpecError(f"not a requirement: {exc}", file=environment_name(conda, model),
                             key=f"pip[{i}]", hint="write e.g. `requests==2.32.3`") from None
     return normalise(parsed)

@@ -45,7 +45,7 @@ def input_digests(project: Path, spec: Spec) -> dict[str, str]:
 
     Finding the files parses no requirement, so a no-change run stays cheap."""
     files = {spec.file, *requirement_files(project, spec),
-             *([spec.conda.environment] if spec.conda else [])}
+             *([spec.conda.file] if spec.conda and spec.conda.file else [])}
     return {f: sha256_file(project / f) for f in sorted(files)}
 
 
@@ -179,6 +179,9 @@ def lock_project(
 
     fresh = (previous is not None and not upgrade and not upgrade_packages
              and backend == previous.resolver and not stale_reasons(project, previous, inputs))
+    if (fresh and previous is not None and spec.conda is not None and spec.conda.file is None
+            and model != dict(previous.model)):
+        fresh = False  # the model's conda.yaml moved with the model: re-lock everything below
     if fresh:
         assert previous is not None
         if model == dict(previous.model):
@@ -206,7 +209,7 @@ def lock_project(
     if spec.conda is not None:  # the environment file's pip: list joins the Python lock
         from envbuild.conda.service import pip_requirements
 
-        requirements = pip_requirements(project, spec.conda, requirements)
+        requirements = pip_requirements(project, spec.conda, requirements, model)
     request = ResolveRequest(
         requirements=requirements,
         python=spec.python,
@@ -225,7 +228,8 @@ def lock_project(
         # Before the Python resolve: an unreachable channel fails in seconds.
         from envbuild.conda.service import lock_conda
 
-        conda_pin, conda_bytes = lock_conda(project, spec.conda, runner=runner, status=status)
+        conda_pin, conda_bytes = lock_conda(project, spec.conda, runner=runner, status=status,
+                                              model=model)
         conda_files[conda_pin.lock_file] = conda_bytes
     candidates = resolve(backend, request, runner or Runner())
     lock, rendered = assemble(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.errors import SpecError
-from envbuild.spec.model import Spec
+from envbuild.spec.model import MODEL_CONDA_ENV, Spec
 
 SPEC_FILE = "envbuild.toml"
 PYPROJECT = "pyproject.toml"
@@ -89,6 +89,7 @@ SCHEMA: dict[str, Any] = {
         "uri": _string(_MODEL_URI, "a model URI 'models:/NAME@ALIAS' or 'models:/NAME/VERSION'"),
         "registry": _string(re.compile(r"^mlflow$"), "a supported registry ('mlflow')"),
         "tracking_uri": _string(),
+        "environment": _string(re.compile(r"^conda$"), "'conda' (the model's conda.yaml)"),
     },
     "conda": {
         "environment": _string(_CODE_PATH, "a relative path inside the project"),
@@ -101,7 +102,7 @@ SCHEMA: dict[str, Any] = {
         "remote": _string(re.compile(r"^(file|s3)://"), "a file:// or s3:// URL"),
     },
 }
-REQUIRED = {"name": "", "model.uri": "model", "conda.environment": "conda"}
+REQUIRED = {"name": "", "model.uri": "model"}
 
 
 def _validate(table: dict[str, Any], schema: dict[str, Any], file: str, prefix: str) -> None:
@@ -154,7 +155,21 @@ def parse_spec(text: str, *, file: str = SPEC_FILE, section: str = "") -> Spec:
     prefix = f"{section}." if section else ""
     _validate(table, SCHEMA, file, prefix)
     _require(table, file, prefix)
+    _check_conda_source(table, file, prefix)
     return Spec.from_dict(table, file=file, section=section)
+
+
+def _check_conda_source(table: dict[str, Any], file: str, prefix: str) -> None:
+    """Exactly one conda environment: [conda] environment, or the model's conda.yaml."""
+    from_model = table.get("model", {}).get("environment") == "conda"
+    named = "environment" in table.get("conda", {})
+    if "conda" in table and not named and not from_model:
+        raise SpecError("missing required key", file=file, key=f"{prefix}conda.environment",
+                        hint='name the environment file, or set [model] environment = "conda"')
+    if named and from_model:
+        raise SpecError("two conda environments: this file and the model's conda.yaml",
+                        file=file, key=f"{prefix}conda.environment",
+                        hint='remove it, or remove [model] environment = "conda"')
 
 
 def find_spec(project: Path) -> tuple[Path, str]:
@@ -203,7 +218,8 @@ def load_spec(project: Path) -> Spec:
                 f"path not found: {code_path}", file=file, key=f"{spec.key('image.code')}[{i}]",
                 hint="paths are relative to the directory holding the spec",
             )
-    if spec.conda is not None and not (project / spec.conda.environment).is_file():
+    if (spec.conda is not None and spec.conda.environment != MODEL_CONDA_ENV
+            and not (project / spec.conda.environment).is_file()):
         raise SpecError(
             f"file not found: {spec.conda.environment}", file=file,
             key=spec.key("conda.environment"),

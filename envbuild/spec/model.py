@@ -47,17 +47,22 @@ class ModelSpec:
     uri: str
     registry: str = "mlflow"
     tracking_uri: str | None = None
+    # "conda": the model's own conda.yaml (as MLflow logged it) is the conda environment.
+    environment: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         return cls(
-            uri=d["uri"], registry=d.get("registry", "mlflow"), tracking_uri=d.get("tracking_uri")
+            uri=d["uri"], registry=d.get("registry", "mlflow"), tracking_uri=d.get("tracking_uri"),
+            environment=d.get("environment"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"registry": self.registry, "uri": self.uri}
         if self.tracking_uri is not None:
             out["tracking_uri"] = self.tracking_uri
+        if self.environment is not None:
+            out["environment"] = self.environment
         return out
 
 
@@ -80,6 +85,8 @@ class DataSpec:
 
 
 DEFAULT_CONDA_PLATFORMS = ("linux-64", "linux-aarch64")
+# [model] environment = "conda": the environment is the locked model's conda.yaml.
+MODEL_CONDA_ENV = "model:conda.yaml"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,20 +96,35 @@ class CondaSpec:
     `channels`, when given, replace the environment file's own channels (as conda-lock's -c).
     """
 
-    environment: str
+    environment: str  # a file in the project, or MODEL_CONDA_ENV
     channels: tuple[str, ...] = ()
     platforms: tuple[str, ...] = DEFAULT_CONDA_PLATFORMS
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CondaSpec:
-        return cls(environment=d["environment"], channels=tuple(d.get("channels", ())),
+        return cls(environment=d.get("environment", MODEL_CONDA_ENV),
+                   channels=tuple(d.get("channels", ())),
                    platforms=tuple(d.get("platforms", DEFAULT_CONDA_PLATFORMS)))
+
+    @property
+    def file(self) -> str | None:
+        """The environment file in the project; None when it is the model's conda.yaml."""
+        return None if self.environment == MODEL_CONDA_ENV else self.environment
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"environment": self.environment, "platforms": list(self.platforms)}
         if self.channels:
             out["channels"] = list(self.channels)
         return out
+
+
+def _conda_spec(d: dict[str, Any]) -> CondaSpec | None:
+    """[conda], or the model's conda.yaml when [model] environment = "conda" (the [conda]
+    table may then still give channels and platforms)."""
+    from_model = d.get("model", {}).get("environment") == "conda"
+    if "conda" not in d and not from_model:
+        return None
+    return CondaSpec.from_dict(d.get("conda", {}))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -143,7 +165,7 @@ class Spec:
             image=ImageSpec.from_dict(d.get("image", {})),
             model=ModelSpec.from_dict(d["model"]) if "model" in d else None,
             data=DataSpec.from_dict(d.get("data", {})),
-            conda=CondaSpec.from_dict(d["conda"]) if "conda" in d else None,
+            conda=_conda_spec(d),
             file=file,
             section=section,
         )

@@ -230,3 +230,21 @@ def test_a_conda_spec_needs_no_requirement_source(tmp_path: Path) -> None:
     (tmp_path / "envbuild.toml").write_text('name = "x"\n')
     with pytest.raises(SpecError, match="no requirement source"):
         load_spec(tmp_path)
+
+
+def test_model_conda_yaml_as_the_environment() -> None:
+    from envbuild.spec.model import MODEL_CONDA_ENV
+
+    base = 'name = "x"\nrequirements = ["r.in"]\n[model]\nuri = "models:/m/1"\n'
+    spec = parse_spec(base + 'environment = "conda"\n')
+    assert spec.conda == CondaSpec(environment=MODEL_CONDA_ENV) and spec.conda.file is None
+    assert spec.model is not None and spec.model.environment == "conda"
+    spec = parse_spec(base + 'environment = "conda"\n[conda]\nplatforms = ["linux-64"]\n')
+    assert spec.conda == CondaSpec(environment=MODEL_CONDA_ENV, platforms=("linux-64",))
+    with pytest.raises(SpecError, match="two conda environments") as err:
+        parse_spec(base + 'environment = "conda"\n[conda]\nenvironment = "e.yml"\n')
+    assert err.value.key == "conda.environment"
+    with pytest.raises(SpecError) as err:
+        parse_spec(base + 'environment = "pip"\n')
+    assert err.value.key == "model.environment"
+    assert parse_spec(base).conda is None
