@@ -48,6 +48,9 @@ def generate_flake(project: Path, *, options: NixOptions = DEFAULT_OPTIONS,
     from envbuild.generate.nix_inputs import store_paths
 
     bundle = load_bundle(project)
+    from envbuild.conda.targets import refuse_conda
+
+    refuse_conda(bundle.lock, "nix")
     if paths is None:
         paths = store_paths(bundle.lock.data, bundle.lock.model, _listing(project))
     files = render_flake(bundle, paths, options)

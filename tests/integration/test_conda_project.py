@@ -151,3 +151,6 @@ def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
     prefix = tmp_path / "env"
     assert (r := envbuild(project, "conda-install", str(prefix))).returncode == 0, r.stderr
     assert (prefix / "lib/tinylib.txt").read_text() == "tinylib linux-64\n"
+    nix = envbuild(project, "nix", "generate")
+    assert nix.returncode == 4 and "does not support conda environments yet" in nix.stderr
+    assert not (project / "flake.nix").exists()

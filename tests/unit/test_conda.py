@@ -248,3 +248,13 @@ def test_model_conda_yaml_as_the_environment() -> None:
         parse_spec(base + 'environment = "pip"\n')
     assert err.value.key == "model.environment"
     assert parse_spec(base).conda is None
+
+
+def test_nix_refuses_a_bundle_with_conda_clearly() -> None:
+    from envbuild.conda.targets import refuse_conda
+
+    plain = make_lock()
+    refuse_conda(plain, "nix")  # no conda: nothing to say
+    with_conda = dataclasses.replace(plain, conda={"lock_file": "conda-lock.yml", "packages": 4})
+    with pytest.raises(LockError, match="nix target does not support conda environments yet"):
+        refuse_conda(with_conda, "nix")
