@@ -119,8 +119,10 @@ def _channel_url(channel: Any) -> str:
     return str(channel.url)
 
 
-def parse_conda_lock(data: bytes, *, file: str = CONDA_LOCK_FILE) -> CondaLock:
-    """Read conda-lock.yml with conda-lock's own parser (v1 and v2 files)."""
+def parse_conda_lock(data: bytes, *, file: str = CONDA_LOCK_FILE,
+                     drop_pip: bool = False) -> CondaLock:
+    """Read conda-lock.yml with conda-lock's own parser (v1 and v2 files). envbuild's own
+    files hold conda packages only; `drop_pip` skips the pip entries conda-lock writes."""
     from conda_lock.lockfile import parse_conda_lock_file
 
     with tempfile.TemporaryDirectory(prefix="envbuild-conda-") as tmp:
@@ -132,6 +134,8 @@ def parse_conda_lock(data: bytes, *, file: str = CONDA_LOCK_FILE) -> CondaLock:
             raise LockError(f"{file} is damaged: {exc}", hint="re-run `envbuild lock`") from None
     packages = []
     for dep in parsed.package:
+        if dep.manager != "conda" and drop_pip:
+            continue
         if dep.manager != "conda":
             raise LockError(f"{file}: {dep.name} is a {dep.manager} package",
                             hint="envbuild keeps pip packages in pylock.toml; re-run `envbuild lock`")

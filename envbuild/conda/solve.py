@@ -29,9 +29,9 @@ def conda_executable(find: Callable[[str], str | None] = which) -> str | None:
 
 def conda_lock_argv(*, conda_exe: str, environment: str, channels: Sequence[str],
                     platforms: Sequence[str], lockfile: str) -> list[str]:
-    """`conda-lock lock` for the same channels and platforms, channels overriding the file's."""
+    """`conda-lock lock` for the same channels and platforms (`--channel` overrides the file's)."""
     argv = ["conda-lock", "lock", "--conda", conda_exe, "--file", environment,
-            "--lockfile", lockfile, "--override-channels"]
+            "--kind", "lock", "--lockfile", lockfile]
     for channel in channels:
         argv += ["--channel", channel]
     for platform in sorted(platforms):
@@ -119,7 +119,8 @@ def solve_with_conda_lock(project: Path, environment: str, channels: Sequence[st
         runner.run(conda_lock_argv(conda_exe=conda_exe, environment=environment,
                                    channels=channels, platforms=platforms, lockfile=str(out)),
                    cwd=project, what="conda-lock")
-        return list(parse_conda_lock(out.read_bytes()).packages)
+        # conda-lock also locks the pip: list; envbuild keeps that in pylock.toml instead.
+        return list(parse_conda_lock(out.read_bytes(), drop_pip=True).packages)
 
 
 def build_lock(env: CondaEnvironment, *, environment: str, channels: Sequence[str],

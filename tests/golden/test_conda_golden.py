@@ -61,3 +61,17 @@ def test_conda_lock_reads_back_what_envbuild_wrote() -> None:
         CondaEnvironment(name=None, channels=(), dependencies=tuple(d["specs"]), pip=()),
         environment="environment.yml", channels=list(lock.channels),
         platforms=list(lock.platforms), packages=list(lock.packages))) == data
+
+
+def test_pip_entries_written_by_conda_lock_are_refused_or_dropped() -> None:
+    """conda-lock itself also locks the pip: list; envbuild keeps pip packages in pylock.toml."""
+    from envbuild.errors import LockError
+
+    data = render_case(HERE / "conda_basic").decode()
+    pip = ("- name: six\n  version: 1.16.0\n  manager: pip\n  platform: linux-64\n"
+           "  dependencies: {}\n  url: https://example.org/six-1.16.0-py2.py3-none-any.whl\n"
+           "  hash:\n    sha256: " + "f" * 64 + "\n  category: main\n  optional: false\n")
+    with_pip = (data + pip).encode()
+    with pytest.raises(LockError, match="six is a pip package"):
+        parse_conda_lock(with_pip)
+    assert parse_conda_lock(with_pip, drop_pip=True) == parse_conda_lock(data.encode())

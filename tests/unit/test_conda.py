@@ -171,7 +171,7 @@ def test_conda_lock_argv() -> None:
                            channels=["file:///ch"], platforms=["linux-aarch64", "linux-64"],
                            lockfile="/tmp/x/conda-lock.yml") == [
         "conda-lock", "lock", "--conda", "/usr/bin/mamba", "--file", "environment.yml",
-        "--lockfile", "/tmp/x/conda-lock.yml", "--override-channels", "--channel", "file:///ch",
+        "--kind", "lock", "--lockfile", "/tmp/x/conda-lock.yml", "--channel", "file:///ch",
         "--platform", "linux-64", "--platform", "linux-aarch64"]
 
 
