@@ -1,10 +1,11 @@
 """Import a checked MLflow model directory into the BentoML model store, in its own process.
 
 Run by `envbuild model package` through the Runner as
-`python -m envbuild.model.bento_store TAG MODEL_DIR DIGEST`, so BENTOML_HOME and the telemetry
+`python -m envbuild.model.bento_store TAG MODEL_DIR DIGEST BENTO_TAG`, so BENTOML_HOME and the telemetry
 switches come from that process's environment, and envbuild's own process never imports bentoml.
 
-Prints one JSON object on stdout. Exit 0: {"status": "imported" | "present"}; exit 3: the store
+Prints one JSON object on stdout. Exit 0: {"status": "imported" | "present", "bento": true when
+BENTO_TAG is already built (one bentoml import answers both questions)}; exit 3: the store
 already holds a different model under TAG (nothing changed); exit 4: BentoML refused the model.
 """
 
@@ -27,9 +28,15 @@ def stored_digest(model_path: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    tag, model_dir, digest = argv
+    tag, model_dir, digest, bento_tag = argv
     import bentoml
     from bentoml.exceptions import BentoMLException, NotFound
+
+    try:
+        bentoml.bentos.get(bento_tag)
+        bento = True
+    except NotFound:
+        bento = False
 
     try:
         existing = bentoml.models.get(tag)
@@ -40,7 +47,7 @@ def main(argv: list[str]) -> int:
         if have != digest:
             print(json.dumps({"status": "conflict", "path": str(existing.path), "digest": have}))
             return EXIT_CONFLICT
-        print(json.dumps({"status": "present", "path": str(existing.path)}))
+        print(json.dumps({"status": "present", "path": str(existing.path), "bento": bento}))
         return 0
     try:
         model = bentoml.mlflow.import_model(tag, model_dir, labels={"envbuild.digest": digest})
@@ -52,7 +59,7 @@ def main(argv: list[str]) -> int:
         bentoml.models.delete(tag)
         print(json.dumps({"status": "conflict", "path": str(model.path), "digest": have}))
         return EXIT_CONFLICT
-    print(json.dumps({"status": "imported", "path": str(model.path)}))
+    print(json.dumps({"status": "imported", "path": str(model.path), "bento": bento}))
     return 0
 
 

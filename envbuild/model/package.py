@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from envbuild.errors import EnvbuildError, IntegrityError, ToolError
 from envbuild.tools import Runner
@@ -28,8 +29,8 @@ class PackageOutcome:
     built: bool  # False: the store already held this bento
 
 
-def import_argv(python: str, tag: str, model_dir: Path, digest: str) -> list[str]:
-    return [python, "-m", "envbuild.model.bento_store", tag, str(model_dir), digest]
+def import_argv(python: str, tag: str, model_dir: Path, digest: str, bento: str) -> list[str]:
+    return [python, "-m", "envbuild.model.bento_store", tag, str(model_dir), digest, bento]
 
 
 def bentoml_argv(python: str, *args: str) -> list[str]:
@@ -48,12 +49,6 @@ def serve_argv(python: str, bento_tag: str, host: str, port: int) -> list[str]:
 
 def _env(bentoml_home: Path | None) -> dict[str, str]:
     return {"BENTOML_HOME": str(bentoml_home.resolve())} if bentoml_home else {}
-
-
-def bento_exists(runner: Runner, bento_tag: str, bentoml_home: Path | None) -> bool:
-    result = runner.run(bentoml_argv(sys.executable, "get", bento_tag, "--output", "path"),
-                        env=_env(bentoml_home), check=False, timeout=120)
-    return result.returncode == 0
 
 
 def package_model(project: Path, *, runner: Runner | None = None,
@@ -85,9 +80,9 @@ def package_model(project: Path, *, runner: Runner | None = None,
         model_dir = download(project, pin.tracking_uri, pin.name, pin.version, Path(tmp) / "model")
         check_model_files(model_dir, pin)  # IntegrityError: nothing imported
         status(f"importing {pin.pinned_uri} into the BentoML store as {model_tag}")
-        result = runner.run(import_argv(sys.executable, model_tag, model_dir, pin.digest),
+        result = runner.run(import_argv(sys.executable, model_tag, model_dir, pin.digest, tag),
                             env=env, check=False, timeout=600, what="the BentoML model import")
-        answer = _json_line(result.stdout)
+        answer: dict[str, Any] = _json_line(result.stdout)
         if result.returncode == 3:
             raise IntegrityError(
                 f"the BentoML store already holds a different model under {model_tag} "
@@ -105,7 +100,7 @@ def package_model(project: Path, *, runner: Runner | None = None,
                             hint="run with -v to see the full command and its output")
         imported = answer.get("status") == "imported"
 
-        if bento_exists(runner, tag, bentoml_home):
+        if answer.get("bento") is True:
             status(f"bento {tag} is already built")
             return PackageOutcome(model_tag=model_tag, bento_tag=tag, imported=imported,
                                   built=False)
@@ -118,7 +113,7 @@ def package_model(project: Path, *, runner: Runner | None = None,
     return PackageOutcome(model_tag=model_tag, bento_tag=tag, imported=imported, built=True)
 
 
-def _json_line(stdout: str) -> dict[str, str]:
+def _json_line(stdout: str) -> dict[str, Any]:
     for line in reversed(stdout.strip().splitlines()):
         try:
             value = json.loads(line)
