@@ -67,7 +67,8 @@ class Scan:
 def _digest_of(kind: str, algorithm: str, entries: Sequence[TreeEntry]) -> str:
     if kind == "file":
         return f"{algorithm}:{entries[0].hexdigest}"
-    return tree_digest(entries) if algorithm == "sha256" else dvc_tree_digest(entries)
+    # The entries come from envbuild's own walk: no need to re-check each path.
+    return tree_digest(entries, check=False) if algorithm == "sha256" else dvc_tree_digest(entries)
 
 
 def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
@@ -78,13 +79,15 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
     file is also put in the cache (a file already cached and unchanged is not read at all).
     """
     kind, files = walk(ctx.project, rel)
+    prefix = rel + "/"
     known: dict[str, FileHash] = {}
     jobs = []
+    lookup, has = ctx.stat.lookup, ctx.cache.has
     for f in files:
-        path = f"{rel}/{f.rel}" if f.rel else rel
-        hexdigest = None if rehash else ctx.stat.lookup(path, algorithm, f.stat)
-        if hexdigest is not None and (not store or ctx.cache.has(algorithm, hexdigest)):
-            known[path] = FileHash(hexdigest=hexdigest, stat=f.stat)
+        path = prefix + f.rel if f.rel else rel
+        hexdigest = None if rehash else lookup(path, algorithm, f.stat)
+        if hexdigest is not None and (not store or has(algorithm, hexdigest)):
+            known[path] = FileHash(hexdigest, f.stat)
         else:
             jobs.append((f.path, path, f.stat.size))
     started = now_ns()
@@ -98,11 +101,13 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
         for path, fh in hashed.items():
             ctx.stat.record(path, algorithm, fh, started)
         known.update(hashed)
+    name = posixpath_name(rel)
     entries = []
     for f in files:
-        fh = known[f"{rel}/{f.rel}" if f.rel else rel]
-        entries.append(TreeEntry(path=f.rel or posixpath_name(rel), size=fh.stat.size,
-                                 executable=fh.stat.executable, hexdigest=fh.hexdigest))
+        fh = known[prefix + f.rel if f.rel else rel]
+        st = fh.stat
+        entries.append(TreeEntry(path=f.rel or name, size=st.size,
+                                 executable=bool(st.mode & 0o100), hexdigest=fh.hexdigest))
     return Scan(kind=kind, digest=_digest_of(kind, algorithm, entries),
                 size=sum(e.size for e in entries), files=len(entries), entries=tuple(entries),
                 hashed=len(jobs))

@@ -57,26 +57,34 @@ def check_relpath(path: str) -> str:
 
 
 def _key(path: str) -> bytes:
-    return os.fsencode(path)
+    return path.encode("utf-8", "surrogateescape")
 
 
-def render_listing(entries: Iterable[TreeEntry]) -> bytes:
-    lines = [TREE_HEADER]
-    seen = set()
-    for e in sorted(entries, key=lambda e: _key(e.path)):
-        check_relpath(e.path)
-        if e.path in seen:
-            raise ValueError(f"path listed twice: {e.path!r}")
-        seen.add(e.path)
-        if not _HEX["sha256"].match(e.hexdigest) or e.size < 0:
-            raise ValueError(f"bad entry for {e.path!r}")
-        lines.append(b"%s\0%d\0%s\0%s\n" % (_key(e.path), e.size, b"x" if e.executable else b"-",
-                                            e.hexdigest.encode()))
-    return b"".join(lines)
+def render_listing(entries: Iterable[TreeEntry], *, check: bool = True) -> bytes:
+    """The canonical listing. `check=False` skips the per-entry checks, for entries that come
+    from envbuild's own walk (a no-change status renders 20,000 of them)."""
+    items = list(entries)
+    try:
+        "".join(e.path for e in items).encode("utf-8")  # no undecodable names (the usual case)
+        items.sort(key=lambda e: e.path)  # code point order is UTF-8 byte order
+    except UnicodeEncodeError:
+        items.sort(key=lambda e: _key(e.path))  # raw name bytes: order by those
+    if check:
+        seen = set()
+        for e in items:
+            check_relpath(e.path)
+            if e.path in seen:
+                raise ValueError(f"path listed twice: {e.path!r}")
+            seen.add(e.path)
+            if not _HEX["sha256"].match(e.hexdigest) or e.size < 0:
+                raise ValueError(f"bad entry for {e.path!r}")
+    body = "".join([f"{e.path}\0{e.size}\0{'x' if e.executable else '-'}\0{e.hexdigest}\n"
+                    for e in items])
+    return TREE_HEADER + body.encode("utf-8", "surrogateescape")
 
 
-def tree_digest(entries: Iterable[TreeEntry]) -> str:
-    return "sha256:" + hashlib.sha256(render_listing(entries)).hexdigest()
+def tree_digest(entries: Iterable[TreeEntry], *, check: bool = True) -> str:
+    return "sha256:" + hashlib.sha256(render_listing(entries, check=check)).hexdigest()
 
 
 def parse_listing(data: bytes) -> tuple[TreeEntry, ...]:
@@ -120,8 +128,10 @@ def parse_dvc_listing(data: bytes) -> tuple[TreeEntry, ...]:
     return tuple(out)
 
 
-def listing_for(algorithm: str, entries: Iterable[TreeEntry]) -> bytes:
-    return render_listing(entries) if algorithm == "sha256" else render_dvc_listing(entries)
+def listing_for(algorithm: str, entries: Iterable[TreeEntry], *, check: bool = True) -> bytes:
+    if algorithm == "sha256":
+        return render_listing(entries, check=check)
+    return render_dvc_listing(entries)
 
 
 def parse_listing_for(algorithm: str, data: bytes) -> tuple[TreeEntry, ...]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from envbuild.data.errors import DataError
 from envbuild.data.hashing import FileStat
@@ -19,8 +19,7 @@ from envbuild.data.hashing import FileStat
 _SPECIAL = "not a regular file or directory (a device, socket or FIFO)"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class WalkFile:
+class WalkFile(NamedTuple):
     rel: str  # relative to the ref's root, POSIX; "" for a file ref
     path: str  # absolute path to open
     stat: FileStat
@@ -105,8 +104,9 @@ def walk(project: Path, rel: str) -> tuple[str, list[WalkFile]]:
                 dst = entry.stat(follow_symlinks=False)
                 stack.append((entry.path, name + "/", above | {(dst.st_dev, dst.st_ino)}))
             elif entry.is_file(follow_symlinks=False):
-                files.append(WalkFile(rel=name, path=entry.path,
-                                      stat=FileStat.of(entry.stat(follow_symlinks=False))))
+                est = entry.stat(follow_symlinks=False)
+                files.append(WalkFile(name, entry.path, FileStat(
+                    est.st_size, est.st_mtime_ns, est.st_ino, est.st_mode)))
             else:
                 raise DataError(_SPECIAL, path=f"{rel}/{name}", hint="leave it out of the data")
     return "dir", files
