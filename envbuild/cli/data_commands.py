@@ -269,8 +269,12 @@ SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ..
 
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
+    def usage(args: argparse.Namespace) -> int:
+        data.print_help()  # `envbuild data` alone: the list of subcommands, exit 2
+        return 2
+
     data = command("data", "pin data by sha256; cache, remotes, DVC / Git LFS import",
-                   DATA_HELP, lambda args: (data.print_help(), 2)[1])
+                   DATA_HELP, usage)
     # The same -v / -C flags as every command (SUPPRESS: they may stand anywhere).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,

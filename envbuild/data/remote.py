@@ -30,7 +30,7 @@ def check_url(url: str) -> str:
 
 class Remote:
     def __init__(self, url: str) -> None:
-        import fsspec
+        import fsspec  # type: ignore[import-untyped]
 
         self.url = url
         self.protocol = check_url(url)
