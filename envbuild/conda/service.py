@@ -9,7 +9,8 @@ from typing import Any
 from envbuild.conda import CONDA_LOCK_FILE
 from envbuild.conda.pin import CondaPin
 from envbuild.errors import SpecError
-from envbuild.files import sha256_bytes
+from envbuild.files import sha256_bytes, sha256_file
+from envbuild.lock.bundle import EnvbuildLock
 from envbuild.spec.model import CondaSpec
 from envbuild.tools import Runner
 
@@ -68,11 +69,14 @@ def environment_name(conda: CondaSpec, model: Mapping[str, Any] | None) -> str:
 
 def lock_conda(project: Path, conda: CondaSpec, *, runner: Runner | None = None,
                status: Status = lambda _: None, cache_dir: Path | None = None,
-               model: Mapping[str, Any] | None = None) -> tuple[CondaPin, bytes]:
+               model: Mapping[str, Any] | None = None,
+               previous: EnvbuildLock | None = None) -> tuple[CondaPin, bytes]:
     """Solve the environment for every platform; return the pin and conda-lock.yml's bytes.
 
     conda-lock solves where a conda, mamba or micromamba executable exists; elsewhere py-rattler
     does. Either way the bytes come from conda-lock's writer, in the same canonical order.
+    With `previous` (a re-lock without --upgrade), an unchanged conda request keeps its
+    conda-lock.yml as it is: a change on the pip side never moves the conda pins.
     """
     from envbuild.conda.lockfile import render_conda_lock
     from envbuild.conda.solve import (
@@ -89,6 +93,9 @@ def lock_conda(project: Path, conda: CondaSpec, *, runner: Runner | None = None,
         raise SpecError("no channel: neither [conda].channels nor the environment file names one",
                         file=source, key="channels",
                         hint="add `channels:` to the environment file or [conda] channels")
+    kept = _unchanged(project, conda, previous, source, tuple(channels), model)
+    if kept is not None:
+        return kept
     exe = conda_executable()
     if exe is not None and conda.file is not None:  # conda-lock reads a file in the project
         packages = solve_with_conda_lock(project, conda.environment, channels, conda.platforms,
@@ -102,6 +109,26 @@ def lock_conda(project: Path, conda: CondaSpec, *, runner: Runner | None = None,
                    lock_digest=sha256_bytes(data), channels=tuple(channels),
                    platforms=lock.platforms, packages=len(lock.packages))
     return pin, data
+
+
+def _unchanged(project: Path, conda: CondaSpec, previous: EnvbuildLock | None, source: str,
+               channels: tuple[str, ...], model: Mapping[str, Any] | None,
+               ) -> tuple[CondaPin, bytes] | None:
+    """The previous pin and bytes when nothing the conda solve reads has changed."""
+    if previous is None or not previous.conda:
+        return None
+    pin = CondaPin.from_dict(dict(previous.conda))
+    same_request = (pin.environment == source and pin.channels == channels
+                    and pin.platforms == tuple(sorted(conda.platforms)))
+    if conda.file is not None:
+        same_env = previous.inputs.get(conda.file) == sha256_file(project / conda.file)
+    else:
+        same_env = dict(previous.model) == dict(model or {})
+    path = project / pin.lock_file
+    if not (same_request and same_env and path.is_file()):
+        return None
+    data = path.read_bytes()
+    return (pin, data) if sha256_bytes(data) == pin.lock_digest else None
 
 
 def pip_requirements(project: Path, conda: CondaSpec, requirements: tuple[str, ...],

@@ -229,7 +229,7 @@ def lock_project(
         from envbuild.conda.service import lock_conda
 
         conda_pin, conda_bytes = lock_conda(project, spec.conda, runner=runner, status=status,
-                                              model=model)
+                                              model=model, previous=None if upgrade else previous)
         conda_files[conda_pin.lock_file] = conda_bytes
     candidates = resolve(backend, request, runner or Runner())
     lock, rendered = assemble(

@@ -154,3 +154,30 @@ def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
     nix = envbuild(project, "nix", "generate")
     assert nix.returncode == 4 and "does not support conda environments yet" in nix.stderr
     assert not (project / "flake.nix").exists()
+
+
+def test_a_pip_side_change_keeps_the_conda_pins(tmp_path: Path) -> None:
+    """The channel gains tinytool 3.0 after locking: a re-lock for a pip change keeps 2.1,
+    `lock --upgrade` takes 3.0 (as the pip side keeps its pins unless asked)."""
+    channel = build_channel(tmp_path / "channel", list(PACKAGES))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "envbuild.toml").write_text(
+        'name = "keep"\n[conda]\nenvironment = "environment.yml"\n')
+    (project / "environment.yml").write_text(
+        f"channels: [{channel.as_uri()}]\ndependencies:\n  - tinytool\n"
+        "  - pip:\n      - six==1.16.0\n")
+    assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
+    before = (project / "conda-lock.yml").read_bytes()
+    tool = next(p for p in PACKAGES if p.name == "tinytool")
+    build_package(replace(tool, version="3.0"), channel)
+    index_channel(channel)
+    (project / "envbuild.toml").write_text(
+        'name = "keep"\nrequirements = ["requirements.in"]\n[conda]\n'
+        'environment = "environment.yml"\n')
+    (project / "requirements.in").write_text("idna==3.10\n")
+    assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
+    assert (project / "conda-lock.yml").read_bytes() == before
+    assert "idna==3.10" in (project / "requirements.txt").read_text()
+    assert (r := envbuild(project, "lock", "--upgrade")).returncode == 0, r.stderr
+    assert "tinytool-3.0-" in (project / "conda-lock.yml").read_text()
