@@ -4,7 +4,7 @@ buildah and podman share containers-storage and give the same image id for the s
 `--timestamp` clamps every file time and the `created` fields, so a rebuild repeats bit for
 bit. The image format is OCI (see _containers_flags for why not docker).
 docker: BuildKit through buildx with SOURCE_DATE_EPOCH and rewrite-timestamp where buildx
-exists; otherwise the classic builder, whose image id does not repeat.
+exists; otherwise the engine's built-in BuildKit, whose image id does not repeat.
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ def docker_env(opts: BuildOptions) -> dict[str, str]:
     """Environment of the docker build: BuildKit with a fixed clock, or the classic builder."""
     if opts.buildx:
         return {"SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}
-    return {"DOCKER_BUILDKIT": "0"}
+    # Without buildx: the engine's built-in BuildKit, not the classic builder, which has no
+    # `RUN --mount` (the wheels are bind-mounted, never copied into a layer). Its digest does
+    # not repeat either: this BuildKit predates SOURCE_DATE_EPOCH.
+    return {"DOCKER_BUILDKIT": "1"}
 
 
 def _docker_argv(opts: BuildOptions) -> list[str]:

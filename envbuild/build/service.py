@@ -165,8 +165,9 @@ def build_image(
     check_base(base, builder, runner, driver)
     warnings = []
     if builder == "docker" and not buildx:
-        warnings.append("docker without buildx uses the classic builder: the image works, but "
-                        "its digest will not repeat on a rebuild (use --builder buildah)")
+        warnings.append("docker without buildx builds with the engine's own BuildKit, which "
+                        "has no SOURCE_DATE_EPOCH: the image works, but its digest will not "
+                        "repeat on a rebuild (use --builder buildah)")
     with tempfile.TemporaryDirectory(prefix="envbuild-build-") as tmp:
         opts = b.BuildOptions(builder=builder, context=str(generated.directory.resolve()),
                               platform=platform, base=base, iidfile=f"{tmp}/iid",

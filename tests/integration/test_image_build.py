@@ -81,7 +81,7 @@ def test_build_records_the_image_and_tags_it(churn_a: Path) -> None:
     build = record_of(churn_a)
     assert build["image_id"].startswith("sha256:") and build["reproducible"] is True
     assert build["base"].endswith(BASE_DIGEST)
-    assert len(build["layers"]) == 5  # base, user, venv, SBOM, code
+    assert len(build["layers"]) == 6  # base, user, requirements.txt, venv, SBOM, code
     inspect = subprocess.run(["buildah", "inspect", "--type", "image", build["tag"]],
                              capture_output=True, text=True, check=True)
     config = json.loads(inspect.stdout)["OCIv1"]["config"]

@@ -56,7 +56,7 @@ def test_docker_argv_classic_and_buildx() -> None:
     classic = opts(builder="docker")
     assert b.build_argv(classic) == ["docker", "build", "--iidfile", "/tmp/iid",
                                      "--file", "/ctx/Dockerfile", "/ctx"]
-    assert b.docker_env(classic) == {"DOCKER_BUILDKIT": "0"}
+    assert b.docker_env(classic) == {"DOCKER_BUILDKIT": "1"}  # RUN --mount needs BuildKit
     buildx = opts(builder="docker", buildx=True, cache=False)
     argv = b.build_argv(buildx)
     assert argv[:3] == ["docker", "buildx", "build"]
@@ -216,3 +216,14 @@ def test_image_tag_names_the_bundle() -> None:
 
     assert service.image_tag(Bundle, "buildah") == "localhost/churn:abc123def456"  # type: ignore[arg-type]
     assert service.image_tag(Bundle, "docker") == "churn:abc123def456"  # type: ignore[arg-type]
+
+
+def test_cli_registers_the_image_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from envbuild.cli.main import build_parser, main
+
+    parser = build_parser()
+    args = parser.parse_args(["build", "--builder", "podman", "--no-cache"])
+    assert args.builder == "podman" and args.no_cache is True
+    assert parser.parse_args(["verify", "--rebuild"]).rebuild is True
+    assert main(["verify"]) == 1  # no check selected: an error, not a silent pass
+    assert "pass --rebuild" in capsys.readouterr().err

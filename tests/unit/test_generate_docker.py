@@ -89,15 +89,18 @@ def test_dockerfile_shape() -> None:
     text = render_case(load_case("docker_basic"))["Dockerfile"].decode()
     lines = text.splitlines()
     froms = [line for line in lines if line.startswith("FROM ")]
-    assert froms == [f"FROM 127.0.0.1:5000/envbuild/python@sha256:{'a' * 64} AS deps",
-                     f"FROM 127.0.0.1:5000/envbuild/python@sha256:{'a' * 64}"]
+    assert froms == [f"FROM 127.0.0.1:5000/envbuild/python@sha256:{'a' * 64}"]
     assert "--no-index --find-links /tmp/envbuild/wheels --require-hashes --no-deps" in text
     assert "--invalidation-mode unchecked-hash" in text
     assert "--no-cache-dir" in text
+    # the wheels are bind-mounted: no layer holds them
+    assert "COPY wheels/ " not in text and "RUN --mount=type=bind,source=wheels," in text
     # layer order: dependencies, then code; the user is not root; exec-form CMD
-    order = [text.index(s) for s in ("COPY --from=deps", "COPY code/", "USER 10001:10001")]
+    order = [text.index(s) for s in ("COPY wheels/requirements.txt", "RUN --mount",
+                                     "USER 10001:10001", "CMD [", "COPY code/")]
     assert order == sorted(order)
-    assert lines[-1] == 'CMD ["python", "-m", "app.serve"]'
+    assert lines[-1] == "COPY code/ /srv/"  # last: a code change reruns one step
+    assert 'CMD ["python", "-m", "app.serve"]' in lines
     assert "HEALTHCHECK" in text and "http://127.0.0.1:8080/healthz" in text
     for label in ("dev.envbuild.bundle.id=", "org.opencontainers.image.revision=",
                   "dev.envbuild.lock.digest="):
