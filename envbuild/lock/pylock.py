@@ -187,7 +187,8 @@ def render_pylock(lock: PythonLock) -> bytes:
             wheels.append(inline)
         table["wheels"] = wheels
         packages.append(table)
-    doc["packages"] = packages
+    # tomlkit renders an empty array of tables as `packages = []` at the top: write it inline.
+    doc["packages"] = packages if len(packages) else tomlkit.array()
     return tomlkit.dumps(doc).encode()
 
 

@@ -117,4 +117,7 @@ def test_wheel_name_from_url_ignores_query() -> None:
 
 def test_empty_lock_renders() -> None:
     lock = PythonLock(python="3.11", targets=TARGETS, packages=())
-    assert b"lock-version" in render_pylock(lock)
+    text = render_pylock(lock).decode()
+    assert text.startswith("# pylock.toml: generated")
+    assert text.endswith('created-by = "envbuild"\npackages = []\n')
+    assert parse_pylock(text, targets=TARGETS).packages == ()
