@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envbuild.errors import EnvbuildError, IntegrityError, ToolError
+from envbuild.errors import EnvbuildError, IntegrityError, LockError, NetworkError, ToolError
 from envbuild.tools import Runner
 
 Status = Callable[[str], None]
@@ -29,8 +29,8 @@ class PackageOutcome:
     built: bool  # False: the store already held this bento
 
 
-def import_argv(python: str, tag: str, model_dir: Path, digest: str, bento: str) -> list[str]:
-    return [python, "-m", "envbuild.model.bento_store", tag, str(model_dir), digest, bento]
+def import_argv(python: str, project: Path, pin_json: str, tag: str, bento: str) -> list[str]:
+    return [python, "-m", "envbuild.model.bento_store", str(project), pin_json, tag, bento]
 
 
 def bentoml_argv(python: str, *args: str) -> list[str]:
@@ -57,9 +57,7 @@ def package_model(project: Path, *, runner: Runner | None = None,
     from envbuild.files import write_all_atomic
     from envbuild.generate.bento import bento_version, model_pin, render_build_context
     from envbuild.lock.loaded import load_bundle
-    from envbuild.model.files import check_model_files
     from envbuild.model.pin import PYFUNC_FLAVOR, bento_model_tag, bento_tag
-    from envbuild.model.registry import download
 
     runner = runner or Runner()
     bundle = load_bundle(project)
@@ -76,13 +74,17 @@ def package_model(project: Path, *, runner: Runner | None = None,
     tag = bento_tag(bundle.lock.name, bento_version(bundle))
     env = _env(bentoml_home)
     with tempfile.TemporaryDirectory(prefix="envbuild-package-") as tmp:
-        status(f"downloading {pin.pinned_uri} from {pin.tracking_uri}")
-        model_dir = download(project, pin.tracking_uri, pin.name, pin.version, Path(tmp) / "model")
-        check_model_files(model_dir, pin)  # IntegrityError: nothing imported
-        status(f"importing {pin.pinned_uri} into the BentoML store as {model_tag}")
-        result = runner.run(import_argv(sys.executable, model_tag, model_dir, pin.digest, tag),
+        status(f"downloading {pin.pinned_uri} from {pin.tracking_uri}, checking its digest, "
+               f"importing it into the BentoML store as {model_tag}")
+        pin_json = json.dumps(pin.to_dict(), sort_keys=True)
+        result = runner.run(import_argv(sys.executable, project.resolve(), pin_json, model_tag,
+                                        tag),
                             env=env, check=False, timeout=600, what="the BentoML model import")
         answer: dict[str, Any] = _json_line(result.stdout)
+        if result.returncode == 5:
+            kind = {"IntegrityError": IntegrityError, "LockError": LockError,
+                    "NetworkError": NetworkError}.get(str(answer.get("kind")), EnvbuildError)
+            raise kind(str(answer.get("message")), hint=str(answer.get("hint", "")))
         if result.returncode == 3:
             raise IntegrityError(
                 f"the BentoML store already holds a different model under {model_tag} "

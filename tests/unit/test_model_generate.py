@@ -118,8 +118,8 @@ def test_no_model_in_the_lock() -> None:
 
 
 def test_argv_lists(tmp_path: Path) -> None:
-    assert import_argv("/py", "churn:v1-ab", tmp_path, "sha256:x", "churn:0123") == [
-        "/py", "-m", "envbuild.model.bento_store", "churn:v1-ab", str(tmp_path), "sha256:x",
+    assert import_argv("/py", tmp_path, '{"a": 1}', "churn:v1-ab", "churn:0123") == [
+        "/py", "-m", "envbuild.model.bento_store", str(tmp_path), '{"a": 1}', "churn:v1-ab",
         "churn:0123"]
     assert build_argv("/py", tmp_path, "0123") == [
         "/py", "-m", "bentoml", "build", "--bentofile", str(tmp_path / "bentofile.yaml"),
