@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"writing {args.big_mib} MiB and {args.small_files} small files")
         sizes = make_data(project, args.big_mib, args.small_files)
         bench = Bench(tmp, args.runs, args.dvc_runs)
+        load = f"{os.getloadavg()[0]:.1f}"
         bench.run()
         git = version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
         dirty = version(["git", "-C", str(REPO), "status", "--porcelain", "envbuild/data"])
@@ -338,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                         "python": platform.python_version(),
                         "dvc": "dvc " + version([bench.dvc, "--version"]),
                         "openssl": version(["openssl", "version"]).split(" (")[0],
-                        "git": git + (" (envbuild/data modified)" if dirty else "")},
+                        "git": git + (" (envbuild/data modified)" if dirty else ""),
+                        "load": load, "load_after": f"{os.getloadavg()[0]:.1f}"},
         }
     finally:
         if args.keep:
