@@ -102,6 +102,15 @@ def run_build(opts: b.BuildOptions, runner: Runner) -> str:
     except ToolError as exc:
         if exc.returncode in (127, -1):
             raise
+        if opts.builder == "docker" and "buildx component is missing" in exc.stderr:
+            raise ToolError(
+                "this docker CLI cannot build without buildx: the Dockerfile bind-mounts the "
+                "wheels (RUN --mount), which needs BuildKit, and docker >= 23 reaches BuildKit "
+                "only through buildx", argv=exc.argv, returncode=exc.returncode,
+                stderr=exc.stderr,
+                hint="install the buildx plugin (reproducible), put a docker CLI < 23 first on "
+                "PATH (Debian's docker.io: /usr/bin/docker), or use --builder buildah",
+            ) from None
         step = _failed_step(exc.stderr)
         where = f" at {step}" if step else ""
         raise ToolError(

@@ -227,3 +227,17 @@ def test_cli_registers_the_image_commands(capsys: pytest.CaptureFixture[str]) ->
     assert parser.parse_args(["verify", "--rebuild"]).rebuild is True
     assert main(["verify"]) == 1  # no check selected: an error, not a silent pass
     assert "pass --rebuild" in capsys.readouterr().err
+
+
+def test_docker_cli_without_buildx_is_named() -> None:
+    class DockerRunner(FakeRunner):
+        def run(self, argv: list[str], **kw: Any) -> Result:
+            if argv[:2] == ["docker", "build"]:
+                raise ToolError("docker build failed", argv=argv, returncode=1,
+                                stderr="ERROR: BuildKit is enabled but the buildx component is "
+                                "missing or broken.")
+            return super().run(argv, **kw)
+
+    with pytest.raises(ToolError, match="cannot build without buildx") as info:
+        service.run_build(opts(builder="docker"), DockerRunner())  # type: ignore[arg-type]
+    assert "--builder buildah" in info.value.hint
