@@ -162,9 +162,10 @@ def lock_project(
         previous = None  # a damaged or hand-edited lock is replaced by a fresh one
         notes.append(f"replacing {LOCK_FILE}: {exc.message}")
     backend = resolver or (previous.resolver if previous else "uv")
-    if spec.data.paths:
-        notes.append("the [data] section is not locked yet: data pinning is not supported "
-                     "by this version")
+    pinned = set((previous.data.get("refs") or {}) if previous else {})
+    if unpinned := [p for p in spec.data.paths if p not in pinned]:
+        notes.append(f"data paths not pinned yet: {', '.join(unpinned)}; "
+                     "run `envbuild data add` to hash them into the lock")
     if spec.image.base is None:
         notes.append("no image.base in the spec: locked the Python side only; image targets "
                      "need a base image")
