@@ -195,7 +195,9 @@ def lock_project(
 
         relocked = replace(previous, model=model)
         write_atomic(project / LOCK_FILE, render_lock(relocked))
-        return LockOutcome(lock=relocked, resolved=False, written=(LOCK_FILE,), notes=tuple(notes))
+        notes.append(f"model: re-pinned {model.get('uri')} to version {model.get('version')} "
+                     f"(was {previous.model.get('version', 'not locked')}); Python pins kept")
+        return LockOutcome(lock=relocked, resolved=True, written=(LOCK_FILE,), notes=tuple(notes))
 
     # Resolving needs the heavy modules; a no-change run (above) never imports them.
     from envbuild.lock.assemble import assemble

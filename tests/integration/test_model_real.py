@@ -395,7 +395,11 @@ def test_promote_check_relock_rollback_history(server_project: Project) -> None:
     report = json.loads(stale.stdout)
     assert report["changed"] == ["model"]
     assert "now points to version 2 (locked: 1)" in report["error"]
-    project.ok("lock")
+    pylock = (project.dir / "pylock.toml").read_bytes()
+    relocked = json.loads(project.ok("lock", "--json").stdout)
+    assert relocked["written"] == ["envbuild.lock"]  # the Python pins stay as they were
+    assert any("re-pinned models:/churn@production to version 2" in n for n in relocked["notes"])
+    assert (project.dir / "pylock.toml").read_bytes() == pylock
     model = project.lock()["model"]
     assert isinstance(model, dict) and model["version"] == "2"
     project.ok("lock", "--check")
