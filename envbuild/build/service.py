@@ -189,7 +189,8 @@ def build_image(
     archive_digest = None
     if oci_archive is not None or load_docker:
         archive_digest = export_image(builder, tag, bundle, runner, driver, oci_archive,
-                                      load_docker, status)
+                                      load_docker, status,
+                                      sbom=generated.directory / "sbom.cdx.json")
     build = ImageBuild(builder=builder, platform=platform, image_id=image_id, tag=tag,
                        layers=layers, base=base, reproducible=builder != "docker" or buildx,
                        oci_archive_digest=archive_digest)
@@ -208,8 +209,10 @@ def build_image(
 
 
 def export_image(builder: str, tag: str, bundle: Bundle, runner: Runner, driver: str | None,
-                 oci_archive: Path | None, load_docker: bool, status: Status) -> str | None:
-    """Write an OCI archive (and load it into the Docker engine); the archive's manifest digest."""
+                 oci_archive: Path | None, load_docker: bool, status: Status,
+                 sbom: Path | None = None) -> str | None:
+    """Write an OCI archive (and load it into the Docker engine); the archive's manifest digest.
+    The SBOM goes beside the archive as `<archive>.cdx.json`."""
     with tempfile.TemporaryDirectory(prefix="envbuild-export-") as tmp:
         archive = oci_archive.resolve() if oci_archive else Path(tmp) / "image.oci.tar"
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -220,6 +223,8 @@ def export_image(builder: str, tag: str, bundle: Bundle, runner: Runner, driver:
         runner.run(b.export_argv(builder, tag, f"oci-archive:{partial}:{name}", driver),
                    what="skopeo copy (OCI archive)")
         partial.replace(archive)
+        if oci_archive is not None and sbom is not None:
+            write_atomic(archive.with_name(archive.name + ".cdx.json"), sbom.read_bytes())
         digest = oci_archive_manifest_digest(archive)
         if load_docker:
             status(f"loading {name} into the Docker engine")

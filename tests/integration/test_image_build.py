@@ -149,6 +149,7 @@ def test_the_image_runs_under_docker_as_non_root(churn_a: Path, tool: Callable[[
     proc = envbuild(churn_a, "build", "--oci-archive", str(archive), "--load-docker", "--json")
     built = json.loads(proc.stdout)
     assert archive.is_file() and built["oci_archive_digest"].startswith("sha256:")
+    sbom_beside = archive.with_name(archive.name + ".cdx.json").read_bytes()
     tag = built["tag"].removeprefix("localhost/")
     port = _free_port()
     name = f"envbuild-test-{port}"
@@ -176,7 +177,7 @@ def test_the_image_runs_under_docker_as_non_root(churn_a: Path, tool: Callable[[
         assert uid == "10001"
         sbom = subprocess.run(["docker", "exec", name, "cat", "/usr/share/envbuild/sbom.cdx.json"],
                               capture_output=True, check=True).stdout
-        assert sbom == (churn_a / ".envbuild" / "bundle" / "sbom.cdx.json").read_bytes()
+        assert sbom == sbom_beside == (churn_a / ".envbuild" / "bundle" / "sbom.cdx.json").read_bytes()
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
 
@@ -199,14 +200,26 @@ def tiny(builders_ready: None, base_image: str, tmp_path_factory: pytest.TempPat
 
 def test_rebuild_after_rm_rf_of_every_cache_gives_the_same_digest(tiny: Path,
                                                                   tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    envbuild(tiny, "build", env={"ENVBUILD_CACHE_DIR": str(cache)})
+    """Every cache gone: the wheel cache, the bundle directory, and the whole image storage
+    (layers, the base image: a fresh containers-storage that must pull the base again)."""
+    envbuild(tiny, "build")
     first = record_of(tiny)["image_id"]
-    shutil.rmtree(cache)
-    shutil.rmtree(tiny / ".envbuild")
-    envbuild(tiny, "build", "--no-cache", env={"ENVBUILD_CACHE_DIR": str(cache)})
-    assert record_of(tiny)["image_id"] == first
-    assert any((cache / "wheels" / "sha256").iterdir())  # the wheel was fetched again
+    cache, storage = tmp_path / "cache", tmp_path / "storage"
+    conf = tmp_path / "storage.conf"
+    conf.write_text(f'[storage]\ndriver = "{b.storage_driver() or "overlay"}"\n'
+                    f'graphroot = "{storage}/graph"\nrunroot = "{storage}/run"\n')
+    env = {"ENVBUILD_CACHE_DIR": str(cache), "CONTAINERS_STORAGE_CONF": str(conf)}
+    for _ in range(2):
+        shutil.rmtree(tiny / ".envbuild")
+        envbuild(tiny, "build", "--no-record", env=env)
+        assert any((cache / "wheels" / "sha256").iterdir())  # fetched again
+        images = subprocess.run(["buildah", "images", "--format", "{{.ID}}"], env={
+            **os.environ, **env}, capture_output=True, text=True, check=True).stdout
+        assert first.removeprefix("sha256:")[:12] in images
+        subprocess.run(["buildah", "rmi", "--all", "--force"], env={**os.environ, **env},
+                       capture_output=True, check=False)
+        shutil.rmtree(cache)
+        subprocess.run(["rm", "-rf", str(storage)], check=True)  # overlay dirs: rm, not rmtree
 
 
 def test_verify_reports_the_files_of_a_non_deterministic_step(base_image: str,
@@ -263,3 +276,17 @@ def test_docker_builder_warns_that_its_digest_will_not_repeat(tiny: Path,
     run = subprocess.run(["docker", "run", "--rm", built["tag"]], capture_output=True, text=True,
                          check=True)
     assert run.stdout.strip() == "six 1.17.0"
+
+
+def test_verify_cli_exits_9_and_names_the_changed_file(tiny: Path, tmp_path: Path) -> None:
+    project = tmp_path / "tiny-edit"
+    shutil.copytree(tiny, project, ignore=shutil.ignore_patterns(".envbuild"))
+    envbuild(project, "build")
+    main = project / "app" / "main.py"
+    main.write_text(main.read_text() + "# changed after the recorded build\n")
+    proc = envbuild(project, "verify", "--rebuild", check=False)
+    assert proc.returncode == 9, proc.stderr
+    assert "FAIL  rebuild" in proc.stderr
+    assert "srv/app/main.py: content" in proc.stderr  # the layer, the file and what differs
+    main.write_text(main.read_text().replace("# changed after the recorded build\n", ""))
+    assert envbuild(project, "verify", "--rebuild", check=False).returncode == 0

@@ -90,7 +90,7 @@ def test_dockerfile_shape() -> None:
     lines = text.splitlines()
     froms = [line for line in lines if line.startswith("FROM ")]
     assert froms == [f"FROM 127.0.0.1:5000/envbuild/python@sha256:{'a' * 64}"]
-    assert "--no-index --find-links /tmp/envbuild/wheels --require-hashes --no-deps" in text
+    assert "--no-index --find-links /usr/share/envbuild/wheels --require-hashes --no-deps" in text
     assert "--invalidation-mode unchecked-hash" in text
     assert "--no-cache-dir" in text
     # the wheels are bind-mounted: no layer holds them
