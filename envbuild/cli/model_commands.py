@@ -51,6 +51,18 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from envbuild.model.package import fetch_model
+
+    with progress(not args.json) as status:
+        target, changed = fetch_model(args.project, dest=args.dest, status=status)
+    if args.json:
+        emit_json({"ok": True, "path": str(target), "changed": changed})
+    else:
+        info(f"{target}: {'the locked model files, checked' if changed else 'already the locked model files'}")
+    return 0
+
+
 def _now() -> str:
     from datetime import UTC, datetime
 
@@ -143,6 +155,7 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "Work with the MLflow model the lock pins.\n\n"
         "examples:\n"
         "  envbuild model package                      # check, import and build the bento\n"
+        "  envbuild model fetch                        # the checked files in model/\n"
         "  envbuild model promote churn 3 --alias production\n"
         "  envbuild model rollback churn --alias production\n"
         "  envbuild model history churn",
@@ -166,6 +179,11 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "into the BentoML store and run `bentoml build`", cmd_package)
     package.add_argument("--bentoml-home", metavar="DIR",
                          help="the BentoML store (default: $BENTOML_HOME, else ~/bentoml)")
+    fetch = subcommand(
+        "fetch", "download the locked model version into model/ (checked against the lock), "
+        "where the image and Nix builds take it from", cmd_fetch)
+    fetch.add_argument("--dest", default="model", metavar="DIR",
+                       help="the directory, relative to the project (default: model)")
     for name, text, handler in (
         ("promote", "point an alias at a version (remembers the previous one)", cmd_promote),
         ("rollback", "move an alias back to the version it pointed to before", cmd_rollback),

@@ -124,3 +124,46 @@ def _json_line(stdout: str) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
     return {}
+
+
+MODEL_DIR = "model"  # where the image and Nix generators take the model's files from
+
+
+def fetch_model(project: Path, *, dest: str = MODEL_DIR,
+                status: Status = lambda _: None) -> tuple[Path, bool]:
+    """Put the locked model's files, checked, in `project/dest` (the build context's model/).
+
+    Returns (the directory, whether it changed). A directory that already holds exactly the
+    locked files is left alone; anything else is replaced as a whole, by a rename, only after
+    the new files passed the digest check. `registered_model_meta` is left out: it is not part
+    of the model's digest.
+    """
+    import shutil
+
+    from envbuild.generate.bento import model_pin
+    from envbuild.lock.loaded import load_bundle
+    from envbuild.model.files import check_model_files
+    from envbuild.model.pin import IGNORED_FILES
+    from envbuild.model.registry import download
+
+    pin = model_pin(load_bundle(project))
+    target = project / dest
+    if target.is_dir():
+        try:
+            check_model_files(target, pin)
+            if not any((target / name).exists() for name in IGNORED_FILES):
+                return target, False
+        except IntegrityError:
+            pass  # replaced below
+    with tempfile.TemporaryDirectory(prefix=".envbuild-model-", dir=project) as tmp:
+        status(f"downloading {pin.pinned_uri} from {pin.tracking_uri}")
+        model_dir = download(project, pin.tracking_uri, pin.name, pin.version, Path(tmp) / "dl")
+        for name in IGNORED_FILES:
+            (model_dir / name).unlink(missing_ok=True)
+        check_model_files(model_dir, pin)  # IntegrityError: `dest` stays as it was
+        old = Path(tmp) / "old"
+        if target.exists() or target.is_symlink():
+            target.rename(old)
+        model_dir.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    return target, True

@@ -439,3 +439,20 @@ def test_promote_check_relock_rollback_history(server_project: Project) -> None:
     assert (back["from"], back["to"]) == ("2", "1")
     seen = json.loads(project.ok("model", "history", "churn", "--json").stdout)["moves"]
     assert [(m["action"], m["to"]) for m in seen][-2:] == [("promote", "2"), ("rollback", "1")]
+
+
+def test_fetch_puts_the_checked_files_in_model_dir(sqlite_project: Project) -> None:
+    """`envbuild model fetch`: the build context's model/ (what the image and Nix take)."""
+    project = sqlite_project
+    ensure_locked(project)
+    first = json.loads(project.ok("model", "fetch", "--json").stdout)
+    assert first["changed"] is True
+    model = project.lock()["model"]
+    assert isinstance(model, dict)
+    target = project.dir / "model"
+    have = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    assert have == set(model["files"])  # type: ignore[arg-type]
+    assert json.loads(project.ok("model", "fetch", "--json").stdout)["changed"] is False
+    (target / "MLmodel").write_text("edited\n")
+    assert json.loads(project.ok("model", "fetch", "--json").stdout)["changed"] is True
+    assert (target / "MLmodel").read_text() != "edited\n"
