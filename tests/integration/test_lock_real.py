@@ -35,10 +35,17 @@ def write_project(tmp_path: Path, requirements: str, extra: str = "") -> Path:
 
 @pytest.fixture
 def churn(tmp_path: Path) -> Path:
+    """The example's spec, requirements and code, without its [model] table: locking a model
+    needs the trained MLflow store, which tests/integration/test_model_real.py covers."""
+    import tomlkit
+
     project = tmp_path / "churn"
-    project.mkdir()
-    for name in ("envbuild.toml", "requirements.in"):
-        shutil.copy(CHURN / name, project / name)
+    shutil.copytree(CHURN / "app", project / "app")
+    shutil.copy(CHURN / "requirements.in", project / "requirements.in")
+    spec = tomlkit.parse((CHURN / "envbuild.toml").read_text())
+    assert "model" in spec  # if the example drops its model, drop this fixture's edit too
+    del spec["model"]
+    (project / "envbuild.toml").write_text(tomlkit.dumps(spec))
     return project
 
 
