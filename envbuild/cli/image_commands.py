@@ -13,6 +13,10 @@ BUILDERS = ("buildah", "podman", "docker")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if args.target == "nix":  # the same lock, as a flake (envbuild nix generate)
+        from envbuild.cli.nix_commands import cmd_nix_generate
+
+        return cmd_nix_generate(args)
     from envbuild.generate.context import generate_bundle
 
     with progress(not args.json) as status:
@@ -109,9 +113,19 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "CycloneDX SBOM, the platform's wheels (fetched and checked against the lock's sha256)\n"
         "and the [image] code paths. Running it again changes no byte.\n\n"
         "examples:\n  envbuild generate\n  envbuild generate --out build/image && "
-        "hadolint build/image/Dockerfile", cmd_generate)
+        "hadolint build/image/Dockerfile\n  envbuild generate --target nix", cmd_generate)
+    gen.add_argument("--target", choices=("docker", "nix"), default="docker",
+                     help="docker: the image bundle (default); nix: flake.nix and flake.lock "
+                     "next to the lock, as `envbuild nix generate` writes them")
     gen.add_argument("--out", type=Path, metavar="DIR",
                      help="the bundle directory (default: .envbuild/bundle in the project)")
+    gen.add_argument("--nixpkgs-rev", metavar="REV",
+                     help="with --target nix: the nixpkgs revision (default: the spec's [nix], "
+                     "else envbuild's pin)")
+    gen.add_argument("--nixpkgs-nar-hash", metavar="SRI",
+                     help="with --target nix: that revision's NAR hash")
+    gen.add_argument("--force", action="store_true",
+                     help="with --target nix: replace a flake.nix envbuild did not write")
     common(gen)
 
     build = command(

@@ -27,16 +27,17 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _options(args: argparse.Namespace) -> NixOptions:
+def _options(args: argparse.Namespace) -> NixOptions | None:
+    """The CLI's nixpkgs pin; None leaves it to the lock ([nix] in the spec) or the default."""
     from envbuild.errors import EnvbuildError
-    from envbuild.generate.nix import DEFAULT_NIXPKGS, NixOptions, NixpkgsPin
+    from envbuild.generate.nix import NixOptions, NixpkgsPin
 
     if bool(args.nixpkgs_rev) != bool(args.nixpkgs_nar_hash):
         raise EnvbuildError("--nixpkgs-rev and --nixpkgs-nar-hash go together",
                             hint="a revision is pinned by its NAR hash: pass both, or neither")
-    pin = (NixpkgsPin(rev=args.nixpkgs_rev, nar_hash=args.nixpkgs_nar_hash)
-           if args.nixpkgs_rev else DEFAULT_NIXPKGS)
-    return NixOptions(nixpkgs=pin)
+    if not args.nixpkgs_rev:
+        return None
+    return NixOptions(nixpkgs=NixpkgsPin(rev=args.nixpkgs_rev, nar_hash=args.nixpkgs_nar_hash))
 
 
 def cmd_nix_generate(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,16 @@ def _listing(project: Path) -> Callable[[Any], Sequence[Any]]:
     return listing
 
 
-def generate_flake(project: Path, *, options: NixOptions = DEFAULT_OPTIONS,
+def options_from_lock(nix: Mapping[str, Any]) -> NixOptions:
+    if not nix:
+        return DEFAULT_OPTIONS
+    from envbuild.generate.nix import NixpkgsPin
+
+    pin = NixpkgsPin(rev=nix["nixpkgs_rev"], nar_hash=nix["nixpkgs_nar_hash"])
+    return NixOptions(nixpkgs=pin)
+
+
+def generate_flake(project: Path, *, options: NixOptions | None = None,
                    paths: tuple[StorePath, ...] | None = None, force: bool = False) -> Written:
     """Write flake.nix and flake.lock next to envbuild.lock; refuse to replace a hand-written flake.
 
@@ -51,6 +60,8 @@ def generate_flake(project: Path, *, options: NixOptions = DEFAULT_OPTIONS,
     from envbuild.conda.targets import refuse_conda
 
     refuse_conda(bundle.lock, "nix")
+    if options is None:  # the spec's [nix] pin, as the lock recorded it, else envbuild's own
+        options = options_from_lock(bundle.lock.nix)
     if paths is None:
         paths = store_paths(bundle.lock.data, bundle.lock.model, _listing(project))
     files = render_flake(bundle, paths, options)

@@ -33,6 +33,7 @@ def assemble(
     requirements_file: str = REQUIREMENTS_FILE,
     model: Mapping[str, Any] | None = None,
     data: Mapping[str, Any] | None = None,
+    nix: Mapping[str, Any] | None = None,
 ) -> tuple[EnvbuildLock, dict[str, bytes]]:
     """The lock and the files to write, in write order (envbuild.lock last: it commits)."""
     targets = targets_for(platforms, python, glibc)
@@ -57,6 +58,7 @@ def assemble(
         resolver=resolver,
         model=dict(model or {}),
         data=dict(data or {}),
+        nix=dict(nix or {}),
     )
     files = {PYLOCK_FILE: pylock_bytes, requirements_file: req_bytes, LOCK_FILE: render_lock(lock)}
     return lock, files

@@ -126,6 +126,8 @@ class EnvbuildLock:
     # [conda]: environment file, conda-lock.yml and its sha256 (envbuild.conda.pin.CondaPin).
     # Absent for pip-only projects, whose locks keep their bytes and bundle id.
     conda: Mapping[str, Any] = field(default_factory=dict)
+    # [nix]: the nixpkgs revision the spec chose for generated flakes (absent: envbuild's own).
+    nix: Mapping[str, Any] = field(default_factory=dict)
     version: int = FORMAT_VERSION
 
     @property
@@ -155,6 +157,7 @@ class EnvbuildLock:
             model=dict(d.get("model", {})),
             data=dict(d.get("data", {})),
             conda=dict(d.get("conda", {})),
+            nix=dict(d.get("nix", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +178,8 @@ class EnvbuildLock:
             out["data"] = dict(self.data)
         if self.conda:
             out["conda"] = dict(self.conda)
+        if self.nix:
+            out["nix"] = dict(self.nix)
         return out
 
 

@@ -241,6 +241,7 @@ def lock_project(
         resolver=backend, requirements_file=req_name,
         # The data table is pinned by its own command; a re-lock keeps it.
         model=model, data=previous.data if previous else None,
+        nix=spec.nix.to_dict() if spec.nix else None,
     )
     if spec.conda is not None:
         from dataclasses import replace

@@ -91,6 +91,11 @@ SCHEMA: dict[str, Any] = {
         "tracking_uri": _string(),
         "environment": _string(re.compile(r"^conda$"), "'conda' (the model's conda.yaml)"),
     },
+    "nix": {
+        "nixpkgs_rev": _string(re.compile(r"^[0-9a-f]{40}$"), "a 40-hex nixpkgs commit"),
+        "nixpkgs_nar_hash": _string(re.compile(r"^sha256-[A-Za-z0-9+/]{43}=$"),
+                                    "an SRI sha256 NAR hash as flake.lock records it"),
+    },
     "conda": {
         "environment": _string(_CODE_PATH, "a relative path inside the project"),
         "channels": _strings(pattern=_CHANNEL, what="a channel URL (https://, http://, file://) "
@@ -102,7 +107,8 @@ SCHEMA: dict[str, Any] = {
         "remote": _string(re.compile(r"^(file|s3)://"), "a file:// or s3:// URL"),
     },
 }
-REQUIRED = {"name": "", "model.uri": "model"}
+REQUIRED = {"name": "", "model.uri": "model", "nix.nixpkgs_rev": "nix",
+            "nix.nixpkgs_nar_hash": "nix"}
 
 
 def _validate(table: dict[str, Any], schema: dict[str, Any], file: str, prefix: str) -> None:

@@ -128,6 +128,21 @@ def _conda_spec(d: dict[str, Any]) -> CondaSpec | None:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NixSpec:
+    """The nixpkgs revision generated flakes build with (default: envbuild's own pin)."""
+
+    nixpkgs_rev: str
+    nixpkgs_nar_hash: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NixSpec:
+        return cls(nixpkgs_rev=d["nixpkgs_rev"], nixpkgs_nar_hash=d["nixpkgs_nar_hash"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nixpkgs_rev": self.nixpkgs_rev, "nixpkgs_nar_hash": self.nixpkgs_nar_hash}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Spec:
     name: str
     python: str = "3.11"
@@ -141,6 +156,7 @@ class Spec:
     model: ModelSpec | None = None
     data: DataSpec = field(default_factory=DataSpec)
     conda: CondaSpec | None = None
+    nix: NixSpec | None = None
     # Where the spec was read from (relative file name, and "tool.envbuild" inside pyproject).
     file: str = "envbuild.toml"
     section: str = ""
@@ -166,6 +182,7 @@ class Spec:
             model=ModelSpec.from_dict(d["model"]) if "model" in d else None,
             data=DataSpec.from_dict(d.get("data", {})),
             conda=_conda_spec(d),
+            nix=NixSpec.from_dict(d["nix"]) if "nix" in d else None,
             file=file,
             section=section,
         )
@@ -186,4 +203,6 @@ class Spec:
             out["model"] = self.model.to_dict()
         if self.conda is not None:
             out["conda"] = self.conda.to_dict()
+        if self.nix is not None:
+            out["nix"] = self.nix.to_dict()
         return out
