@@ -69,12 +69,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import sys
 
     from envbuild.build.verify import Check, rebuild_check, run_checks
-    from envbuild.errors import EnvbuildError
+    from envbuild.verify import data_check, generated_check, lock_check, model_check
 
-    if not args.rebuild:
-        raise EnvbuildError("nothing to verify: no check selected",
-                            hint="pass --rebuild to rebuild the image and compare digests")
-    checks: list[tuple[str, Check]] = []
+    project = args.project
+    checks: list[tuple[str, Check]] = [
+        ("lock", lambda: lock_check(project)),
+        ("generated", lambda: generated_check(project)),
+        ("data", lambda: data_check(project)),
+        ("model", lambda: model_check(project)),
+    ]
     with progress(not args.json) as status:
         if args.rebuild:
             checks.append(("rebuild", lambda: rebuild_check(
@@ -151,12 +154,18 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     common(build)
 
     verify = command(
-        "verify", "check that the bundle still builds what was recorded",
-        "Run checks against the lock and the build record. --rebuild rebuilds the image\n"
-        "without any layer cache and compares its image id with envbuild.build.json; when\n"
-        "they differ it names each differing layer and file and what differs (content,\n"
-        "mode, owner, time). Exit 9 when the digest does not repeat.\n\n"
-        "example:\n  envbuild verify --rebuild", cmd_verify)
+        "verify", "the CI gate: lock, generated files, data, model (and --rebuild)",
+        "Run every check in order and report each as ok or FAIL:\n"
+        "  lock       the lock is fresh against the spec and requirement files   (exit 5)\n"
+        "  generated  the image bundle and flake on disk equal what the lock\n"
+        "             generates now                                              (exit 10)\n"
+        "  data       data refs match the lock (unchanged files are not re-read) (exit 11)\n"
+        "  model      model/ holds exactly the locked model's files              (exit 12)\n"
+        "  rebuild    with --rebuild: rebuild the image without any layer cache and compare\n"
+        "             its image id with envbuild.build.json; on a mismatch name each differing\n"
+        "             layer and file and what differs (content, mode, owner, time) (exit 9)\n"
+        "The exit code is the first failing check's.\n\n"
+        "examples:\n  envbuild verify\n  envbuild verify --rebuild --json", cmd_verify)
     verify.add_argument("--rebuild", action="store_true",
                         help="rebuild the image from scratch and compare digests")
     verify.add_argument("--builder", choices=BUILDERS, default="buildah",

@@ -22,6 +22,9 @@ EXIT_CODES = """exit codes:
   7  integrity error (a hash did not match)
   8  network error (index or registry unreachable)
   9  not reproducible (`verify --rebuild`: the rebuilt image has another digest)
+  10 generated files differ from what the lock generates (`verify`)
+  11 data does not match the lock (`verify`)
+  12 the model's files do not match the lock (`verify`)
 """
 
 
