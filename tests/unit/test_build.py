@@ -225,8 +225,9 @@ def test_cli_registers_the_image_commands(capsys: pytest.CaptureFixture[str]) ->
     args = parser.parse_args(["build", "--builder", "podman", "--no-cache"])
     assert args.builder == "podman" and args.no_cache is True
     assert parser.parse_args(["verify", "--rebuild"]).rebuild is True
-    assert main(["verify"]) == 1  # no check selected: an error, not a silent pass
-    assert "pass --rebuild" in capsys.readouterr().err
+    # verify always runs the lock check first: outside a project that is a spec error.
+    assert main(["verify", "-C", "/nonexistent-project"]) == 3
+    assert "FAIL  lock" in capsys.readouterr().err
 
 
 def test_docker_cli_without_buildx_is_named() -> None:
