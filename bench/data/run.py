@@ -44,6 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from results import replace_section
+
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
@@ -285,17 +288,6 @@ def render(data: dict) -> str:
               "reflinks) and rewrites envbuild.lock, as `dvc add` copies into `.dvc/cache`. The "
               "no-change status reads no file: the stat cache (size, mtime, inode, mode) answers.")]
     return "\n".join(lines) + "\n"
-
-
-def replace_section(text: str, heading: str, body: str) -> str:
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        base = text.rstrip("\n")
-        return (base + "\n\n" if base else "") + body
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + body + ("\n" + tail if tail else "")
 
 
 def version(argv: list[str]) -> str:

@@ -42,6 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from results import replace_section
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "churn"
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -252,18 +255,6 @@ def render(data: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def replace_section(text: str, heading: str, body: str) -> str:
-    """Replace the lines from `heading` up to the next `## ` heading; append when missing."""
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        base = text.rstrip("\n")
-        return (base + "\n\n" if base else "") + body
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + body + ("\n" + tail if tail else "")
 
 
 def layer_count(ref: str) -> int:

@@ -47,6 +47,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from results import replace_section
+
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
@@ -532,18 +535,6 @@ def render_section(data: dict) -> str:
             lines.append(f"| `{imp['module']}` | {int(imp['cumulative_us']) / 1000:.1f} | "
                          f"{int(imp['self_us']) / 1000:.1f} |")
     return "\n".join(lines) + "\n"
-
-
-def replace_section(text: str, heading: str, body: str) -> str:
-    """Replace the lines from `heading` up to the next `## ` heading; append when missing."""
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        base = text.rstrip("\n")
-        return (base + "\n\n" if base else "") + body
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + body + ("\n" + tail if tail else "")
 
 
 def write_results(path: Path, section: str) -> None:

@@ -34,6 +34,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from results import replace_section
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
 EXAMPLE = REPO / "examples" / "churn"
@@ -197,18 +200,6 @@ def main() -> int:
         log(f"wrote the '## model' section of {args.results}")
     print(section)
     return 0
-
-
-def replace_section(text: str, heading: str, body: str) -> str:
-    """Replace the lines from `heading` up to the next `## ` heading; append when missing."""
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        base = text.rstrip("\n")
-        return (base + "\n\n" if base else "") + body
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + body + ("\n" + tail if tail else "")
 
 
 if __name__ == "__main__":
