@@ -90,6 +90,14 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_line(model: Any) -> str:
+    if not model:
+        return "(none)"
+    alias = f", alias {model['alias']}" if model.get("alias") else ""
+    return (f"models:/{model.get('name')}/{model.get('version')}{alias}: "
+            f"{len(model.get('files', {}))} file(s), {model.get('digest')}")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from envbuild.lock.loaded import load_bundle
 
@@ -108,7 +116,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out.write(f"name        {lock.name}\n")
     out.write(f"python      {lock.python.version} on {', '.join(lock.python.platforms)}\n")
     out.write(f"base image  {lock.image.base or '(none: Python side only)'}\n")
-    out.write(f"model       {'(none)' if not lock.model else lock.model}\n")
+    out.write(f"model       {_model_line(lock.model)}\n")
     out.write(f"packages    {len(ordered)} ({lock.python.lock_file}, resolved by {lock.resolver})\n")
     for p in ordered:
         marker = f"  ; {p.marker}" if p.marker else ""

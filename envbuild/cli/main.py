@@ -67,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.project = getattr(args, "project", Path("."))
     try:
         return int(args.handler(args))
+    except BrokenPipeError:
+        # The reader went away (`envbuild show | head`): stop quietly, as Unix tools do.
+        import contextlib
+        import os
+
+        with contextlib.suppress(Exception):  # no real stdout (e.g. captured): nothing to mute
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - rendered, never a traceback
         return report_error(exc, verbose=args.verbose, as_json=getattr(args, "json", False))
 

@@ -226,3 +226,17 @@ def test_requirements_txt_input_is_never_overwritten(tmp_path: Path, capsys: pyt
     assert (tmp_path / "requirements.txt").read_text() == "numpy\n"
     assert "--hash=sha256:" in (tmp_path / "requirements.lock.txt").read_text()
     assert run(capsys, "-C", str(tmp_path), "lock", "--check")[0] == 0
+
+
+
+def test_a_reader_that_goes_away_is_no_error(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`envbuild show | head -1`: the pipe closes while show still writes."""
+    from envbuild.cli import commands
+
+    def closed_pipe(args: Any) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(commands, "cmd_show", closed_pipe)
+    assert main(["show"]) == 0
+    assert "error" not in capsys.readouterr().err
