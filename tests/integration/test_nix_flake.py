@@ -234,13 +234,13 @@ def test_data_added_with_envbuild_is_checked_by_nix(nix: str, tmp_path: Path,
         shutil.copy(CHURN / name, project / name)
     shutil.copytree(CHURN / "app", project / "app")
     # The example's model files live in its MLflow store, not here: this test is about data,
-    # so its lock is the example's without the [model] table.
+    # so its lock is the example's without its [model] and [data] tables.
     from dataclasses import replace
 
     from envbuild.lock.bundle import parse_lock, render_lock
 
     lock = parse_lock((CHURN / "envbuild.lock").read_text())
-    (project / "envbuild.lock").write_bytes(render_lock(replace(lock, model={})))
+    (project / "envbuild.lock").write_bytes(render_lock(replace(lock, model={}, data={})))
     (project / "data" / "images" / "sub").mkdir(parents=True)
     (project / "data" / "train.csv").write_bytes(b"tenure,churned\n1,0\n")
     (project / "data" / "images" / "one.png").write_bytes(b"\x89PNG one")
