@@ -508,7 +508,7 @@ def render_section(data: dict) -> str:
         lines += [
             "",
             f"Warm is hardly faster than cold here: the index this machine reaches answers "
-            f"without Cache-Control, ETag or Last-Modified (`{headers.get('url')}` sent: "
+            f"without Cache-Control, ETag or Last-Modified (a project page of the index sent only: "
             f"{', '.join(headers.get('names', [])) or 'nothing'}), so uv must fetch every "
             "simple page again on each run (its cache only saves the wheel metadata), and "
             "pip's HTTP cache stores nothing at all. Against an index that sends cache headers "
