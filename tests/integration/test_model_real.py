@@ -274,6 +274,20 @@ def test_package_serve_predict(project: Project) -> None:
 STAMPED = {"bento.yaml": ("creation_time",)}
 
 
+def test_the_quick_alias_lookup_agrees_with_mlflow(project: Project) -> None:
+    """`lock --check` reads the alias without importing mlflow (sqlite directly, a server by
+    its REST API); it must answer exactly what MLflow's client answers."""
+    from envbuild.model import registry
+
+    uri = registry.tracking_uri_for(project.dir, project.tracking_uri)
+    quick = registry._alias_target_quick(uri, "churn", "production")
+    assert quick is not None and quick[0] == "1" and quick[1]
+    client = registry.client(project.dir, project.tracking_uri)
+    found = client.get_model_version_by_alias("churn", "production")
+    assert quick == (str(found.version), str(found.run_id or ""), str(found.source))
+    assert registry._alias_target_quick(uri, "churn", "no-such-alias") is None
+
+
 def _bento_files(home: Path) -> dict[str, bytes]:
     (bento,) = [p for p in (home / "bentos" / "churn").iterdir() if p.is_dir()]
     return {str(p.relative_to(bento)): p.read_bytes() for p in sorted(bento.rglob("*"))
