@@ -59,3 +59,36 @@ def test_package_bump_model_version_and_more() -> None:
     ]
     back = [c.kind for c in diff_bundles(new, old) if c.key == "numpy"]
     assert back == ["downgraded"]
+
+
+def test_two_locks_of_the_example() -> None:
+    """The example's committed lock against itself with one package bumped and the model moved
+    to another version: diff names exactly those two changes."""
+    import dataclasses
+
+    from envbuild.files import sha256_bytes
+    from envbuild.lock.bundle import render_lock
+    from envbuild.lock.pylock import render_pylock
+
+    churn = Path(__file__).resolve().parents[2] / "examples" / "churn"
+    old = parse_bundle((churn / "envbuild.lock").read_text(), (churn / "pylock.toml").read_bytes())
+    bumped = []
+    for pkg in old.python.packages:
+        if pkg.name == "pandas":
+            version = pkg.version + ".post1"
+            wheels = tuple(dataclasses.replace(w, name=w.name.replace(pkg.version, version),
+                                               url=w.url.replace(pkg.version, version),
+                                               sha256="0" * 64) for w in pkg.wheels)
+            pkg = dataclasses.replace(pkg, version=version, wheels=wheels)
+        bumped.append(pkg)
+    pylock = render_pylock(dataclasses.replace(old.python, packages=tuple(bumped)))
+    model = {**old.lock.model, "version": "2"}
+    lock = dataclasses.replace(
+        old.lock, model=model,
+        python=dataclasses.replace(old.lock.python, lock_digest=sha256_bytes(pylock)))
+    new = parse_bundle(render_lock(lock).decode(), pylock)
+    pandas = next(p.version for p in old.python.packages if p.name == "pandas")
+    assert [c.describe() for c in diff_bundles(old, new)] == [
+        f"packages: pandas upgraded {pandas} -> {pandas}.post1",
+        "model: version changed 1 -> 2",
+    ]
