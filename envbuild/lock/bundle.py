@@ -1,22 +1,26 @@
 """envbuild.lock: the one lock that pins every input of a bundle. Pure.
 
-Canonical form (format version 1): TOML with every table's keys sorted, arrays in the order
+Canonical form (format version 2): TOML with every table's keys sorted, arrays in the order
 the model keeps them (sorted where they are sets), `\\n` line endings, one trailing newline.
 
 Hashes:
 - `inputs.digest` = sha256 over the lines "<path>\\0<sha256 of its bytes>\\n" of every input
   file (the spec and each requirement file), sorted by path. It answers "is the lock stale?".
 - `inputs.resolver` records which backend found the pins (uv, pip-tools).
-- `bundle.id` = sha256 of the canonical rendering of the lock with `bundle.id` left out and
-  the `inputs` table left out. It names what is pinned, not how it was written down: editing a
-  comment in requirements.in makes the lock stale (inputs change) but, once re-locked to the
-  same pins, keeps the bundle id, and so the image tag and bento version.
-Changing either definition bumps FORMAT_VERSION.
+- `bundle.id` = sha256 of the lock's content with `bundle.id` and the `inputs` table left
+  out, serialised as canonical JSON: keys sorted at every level, separators "," and ":", UTF-8
+  (`json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`). JSON, not the
+  TOML rendering, so that no TOML library's formatting can move an id, and so reading a lock
+  (which checks the id) needs no TOML writer. It names what is pinned, not how it was written
+  down: editing a comment in requirements.in makes the lock stale (inputs change) but, once
+  re-locked to the same pins, keeps the bundle id, and so the image tag and bento version.
+Changing either definition bumps FORMAT_VERSION (2: the bundle id moved from TOML to JSON).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from typing import Any
 
 from envbuild.errors import LockError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 LOCK_FILE = "envbuild.lock"
 PYLOCK_FILE = "pylock.toml"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -139,7 +143,8 @@ class EnvbuildLock:
         pinned = self.to_dict()
         del pinned["inputs"]
         del pinned["bundle"]["id"]
-        return "sha256:" + hashlib.sha256(canonical_toml(pinned)).hexdigest()
+        text = json.dumps(pinned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def short_id(self) -> str:

@@ -72,7 +72,7 @@ def test_hand_edit_is_detected() -> None:
         parse_lock(text)
 
 
-@pytest.mark.parametrize("text", ["version = 1\n", "not toml [", "version = 99\n"])
+@pytest.mark.parametrize("text", ["version = 2\n", "version = 1\n", "not toml [", "version = 99\n"])
 def test_damaged_lock(text: str) -> None:
     with pytest.raises(LockError):
         parse_lock(text)
@@ -80,3 +80,16 @@ def test_damaged_lock(text: str) -> None:
 
 def test_canonical_toml_sorts_nested_keys() -> None:
     assert canonical_toml({"b": 1, "a": {"d": 2, "c": 3}}) == b'b = 1\n\n[a]\nc = 3\nd = 2\n'
+
+
+def test_bundle_id_is_the_documented_canonical_json() -> None:
+    import hashlib
+    import json
+
+    lock = make_lock()
+    pinned = lock.to_dict()
+    del pinned["inputs"]
+    del pinned["bundle"]["id"]
+    text = json.dumps(pinned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert lock.bundle_id == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    assert '"version":2' in text

@@ -2,7 +2,7 @@
 # Every value below comes from envbuild.lock. Wheels are the lock's own files, fetched by hash;
 # model and data are store paths Nix checks against the lock's hashes.
 {
-  description = "churn: envbuild bundle sha256:baf5fc0b291103268528de389b4b7c89462a70940d8cd0c9bdafba6beb67ffb6";
+  description = "churn: envbuild bundle sha256:a26456427d2ca56bc66e19e0bd256b85b7e1c08d5d9c47c46b79fcbc3af2bf73";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/8fd9daa3db09ced9700431c5b7ad0e8ba199b575";
 
@@ -10,8 +10,8 @@
     let
       lib = nixpkgs.lib;
       name = "churn";
-      version = "baf5fc0b2911";
-      bundleId = "sha256:baf5fc0b291103268528de389b4b7c89462a70940d8cd0c9bdafba6beb67ffb6";
+      version = "a26456427d2c";
+      bundleId = "sha256:a26456427d2ca56bc66e19e0bd256b85b7e1c08d5d9c47c46b79fcbc3af2bf73";
       pythonAttr = "python311";
 
       # Per Nix system: the wheels the lock installs on that platform (file name, URL, the

@@ -2,7 +2,7 @@
 # Every value below comes from envbuild.lock. Wheels are the lock's own files, fetched by hash;
 # model and data are store paths Nix checks against the lock's hashes.
 {
-  description = "golden: envbuild bundle sha256:b5e0376dea403d2d9f23cf63568d4e2acc6eaa134f9052716e9f0ed0ef6b0147";
+  description = "golden: envbuild bundle sha256:d653c37335684b649b1ef8576baab9cd9d0f9d929a41dd5bdd7bddd687798372";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567";
 
@@ -10,8 +10,8 @@
     let
       lib = nixpkgs.lib;
       name = "golden";
-      version = "b5e0376dea40";
-      bundleId = "sha256:b5e0376dea403d2d9f23cf63568d4e2acc6eaa134f9052716e9f0ed0ef6b0147";
+      version = "d653c3733568";
+      bundleId = "sha256:d653c37335684b649b1ef8576baab9cd9d0f9d929a41dd5bdd7bddd687798372";
       pythonAttr = "python311";
 
       # Per Nix system: the wheels the lock installs on that platform (file name, URL, the
