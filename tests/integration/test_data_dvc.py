@@ -12,20 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, render_lock
+from tests.lockfiles import write_placeholder_lock
 
 pytestmark = pytest.mark.integration
-
-
-def write_lock(project: Path) -> None:
-    lock = EnvbuildLock(
-        name="x",
-        python=PythonPin(version="3.11", platforms=("linux/amd64",), glibc="2.36", index_url=None,
-                         lock_file="pylock.toml", lock_digest="sha256:" + "a" * 64,
-                         requirements_file="requirements.txt",
-                         requirements_digest="sha256:" + "b" * 64, packages=0),
-        image=ImagePin(name="x"), inputs={"envbuild.toml": "sha256:" + "e" * 64}, resolver="uv")
-    (project / "envbuild.lock").write_bytes(render_lock(lock))
 
 
 def run(argv: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -63,7 +52,7 @@ def dvc_repo(tmp_path: Path, tool: Callable[[str], str]) -> Path:
     run([dvc, "stage", "add", "-q", "-n", "count", "-d", "data/raw/a.csv", "-o", "out/count.txt",
          "mkdir -p out && wc -l data/raw/a.csv > out/count.txt"], p)
     run([dvc, "repro", "-q"], p)
-    write_lock(p)
+    write_placeholder_lock(p)
     return p
 
 

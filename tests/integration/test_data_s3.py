@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from envbuild.data.refs import DataTable
-from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, parse_lock, render_lock
+from envbuild.lock.bundle import parse_lock
+from tests.lockfiles import write_placeholder_lock
 
 pytestmark = pytest.mark.integration
 
@@ -73,17 +74,6 @@ def make_bucket(name: str) -> None:
     boto3.client("s3").create_bucket(Bucket=name)
 
 
-def write_lock(project: Path) -> None:
-    lock = EnvbuildLock(
-        name="x",
-        python=PythonPin(version="3.11", platforms=("linux/amd64",), glibc="2.36", index_url=None,
-                         lock_file="pylock.toml", lock_digest="sha256:" + "a" * 64,
-                         requirements_file="requirements.txt",
-                         requirements_digest="sha256:" + "b" * 64, packages=0),
-        image=ImagePin(name="x"), inputs={"envbuild.toml": "sha256:" + "e" * 64}, resolver="uv")
-    (project / "envbuild.lock").write_bytes(render_lock(lock))
-
-
 def envbuild(project: Path, cache: Path, *args: str, check: bool = True,
              ) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("envbuild", path=str(Path(sys.executable).parent)) or "envbuild"
@@ -98,7 +88,7 @@ def envbuild(project: Path, cache: Path, *args: str, check: bool = True,
 def project(tmp_path: Path) -> Path:
     p = tmp_path / "proj"
     (p / "data" / "images").mkdir(parents=True)
-    write_lock(p)
+    write_placeholder_lock(p)
     for i in range(30):
         (p / "data" / "images" / f"img{i:02d}.bin").write_bytes(os.urandom(1000 + i))
     (p / "data" / "labels.csv").write_text("id,label\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))

@@ -26,20 +26,10 @@ from envbuild.data.refs import DataTable
 from envbuild.data.service import DataContext
 from envbuild.data.statcache import STAT_CACHE
 from envbuild.errors import IntegrityError, LockError
-from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, parse_lock, render_lock
+from envbuild.lock.bundle import parse_lock
+from tests.lockfiles import write_placeholder_lock
 
 OLD = time.time() - 3600  # older than the stat cache's racy window
-
-
-def write_lock(project: Path) -> None:
-    lock = EnvbuildLock(
-        name="x",
-        python=PythonPin(version="3.11", platforms=("linux/amd64",), glibc="2.36", index_url=None,
-                         lock_file="pylock.toml", lock_digest="sha256:" + "a" * 64,
-                         requirements_file="requirements.txt",
-                         requirements_digest="sha256:" + "b" * 64, packages=0),
-        image=ImagePin(name="x"), inputs={"envbuild.toml": "sha256:" + "e" * 64}, resolver="uv")
-    (project / "envbuild.lock").write_bytes(render_lock(lock))
 
 
 def age(root: Path) -> None:
@@ -52,7 +42,7 @@ def age(root: Path) -> None:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     p = tmp_path / "proj"
     (p / "data" / "sub").mkdir(parents=True)
-    write_lock(p)
+    write_placeholder_lock(p)
     (p / "envbuild.toml").write_text('name = "x"\nrequirements = ["r.in"]\n'
                                      '[data]\npaths = ["data", "model.bin"]\n')
     (p / "data" / "a.csv").write_bytes(b"a,b\n1,2\n")
