@@ -126,15 +126,22 @@ def model_check(project: Path) -> CheckResult:
     from envbuild.model.package import MODEL_DIR
 
     pin = model_pin(bundle)
-    root = project / MODEL_DIR
-    if not root.is_dir():
+    # The project's model/ (what `model fetch` put there) and the image bundle's copy of it
+    # (what the next build puts in the image): both must hold exactly the locked files.
+    roots = [r for r in (project / MODEL_DIR, project / ".envbuild" / "bundle" / "model")
+             if r.is_dir()]
+    if not roots:
         return CheckResult(name="model", ok=True,
                            summary=f"{pin.pinned_uri}: not fetched here (`envbuild model fetch` "
                            "puts it in model/; packaging checks it on download)")
-    try:
-        check_model_files(root, pin)
-    except IntegrityError as exc:
-        raise ModelMismatchError(exc.message, hint="fetch it again with `envbuild model fetch`, "
-                                 "or re-lock if the registered model really changed") from exc
+    for root in roots:
+        try:
+            check_model_files(root, pin)
+        except IntegrityError as exc:
+            where = root.relative_to(project).as_posix()
+            raise ModelMismatchError(f"{where}/: {exc.message}",
+                                     hint="fetch it again with `envbuild model fetch` (then "
+                                     "`envbuild generate`), or re-lock if the registered model "
+                                     "really changed") from exc
     return CheckResult(name="model", ok=True,
                        summary=f"{pin.pinned_uri}: {len(pin.files)} file(s) match {pin.digest[:19]}")

@@ -58,7 +58,7 @@ trap - EXIT
 step "pin the example's data file by sha256 (envbuild.lock [data])"
 "$ENVBUILD" -C "$EXAMPLE" data add data/churn.csv
 
-step "generate the image bundle from the lock (Dockerfile, SBOM, hash-checked wheels, code)"
+step "generate the image bundle from the lock (Dockerfile, SBOM, hash-checked wheels, model, code)"
 "$ENVBUILD" -C "$EXAMPLE" generate
 
 step "verify: lock fresh, generated files, data and model match the lock (the CI gate)"
@@ -70,7 +70,7 @@ image_id=$(BUILD="$build_json" .venv/bin/python -c 'import json, os; print(json.
 image_tag=$(BUILD="$build_json" .venv/bin/python -c 'import json, os; print(json.loads(os.environ["BUILD"])["tag"])')
 echo "built $image_tag, image id $image_id" >&2
 
-step "start the image under Docker and send it a request"
+step "start the image under Docker and ask the locked model in it for two predictions"
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Docker names the loaded image without buildah's localhost/ prefix; host networking on a free
 # port (the service reads PORT) needs no NAT rules from the engine.
@@ -81,8 +81,9 @@ for _ in $(seq 1 120); do
     sleep 0.5
 done
 echo "the container runs as: $(docker exec "$container" id -un)" >&2
-curl -fsS "http://127.0.0.1:$port/predict?tenure=3&monthly=95.5"
-echo
+curl -fsS "http://127.0.0.1:$port/predict?tenure=3&monthly_charges=95.5&contract=month"
+curl -fsS -X POST "http://127.0.0.1:$port/predict" -H 'content-type: application/json' \
+    -d '{"tenure": 60, "monthly_charges": 20.0, "contract": "two_year"}'
 docker rm -f "$container" >/dev/null
 trap - EXIT
 
@@ -106,5 +107,5 @@ for path, ref in sorted(((s.get("data") or {}).get("refs") or {}).items()):
     print(f"data        {path} {ref.get('digest')}")
 print(f"image       {os.environ['IMAGE_TAG']} id {os.environ['IMAGE_ID']} (repeats on rebuild)")
 print("files       examples/churn/envbuild.lock, pylock.toml, requirements.txt, envbuild.build.json,")
-print("            examples/churn/.envbuild/bundle/ (Dockerfile, sbom.cdx.json, wheels, code)")
+print("            examples/churn/.envbuild/bundle/ (Dockerfile, sbom.cdx.json, wheels, model, code)")
 PY

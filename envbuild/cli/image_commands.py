@@ -25,11 +25,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"ok": True, "directory": str(outcome.directory), "platform": outcome.platform,
                    "wheels": outcome.wheels, "code_files": outcome.code_files,
-                   "changed": list(outcome.changed)})
+                   "model_files": outcome.model_files, "changed": list(outcome.changed)})
         return 0
     changed = f"{len(outcome.changed)} file(s) changed" if outcome.changed else "no byte changed"
     info(f"generated {outcome.directory} for {outcome.platform}: Dockerfile, .dockerignore, "
-         f"sbom.cdx.json, {outcome.wheels} wheels, {outcome.code_files} code files ({changed})")
+         f"sbom.cdx.json, {outcome.wheels} wheels, {outcome.code_files} code files, "
+         f"{outcome.model_files} model files ({changed})")
     return 0
 
 

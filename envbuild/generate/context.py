@@ -6,6 +6,8 @@ The bundle directory (default `<project>/.envbuild/bundle/`) holds everything a 
     wheels/     the platform's locked wheels (hard links into the verified wheel cache)
                 and wheels/requirements.txt
     code/       copies of the spec's [image] code paths
+    model/      the locked model's files (when the lock pins a model), copied from the
+                project's model/ after `envbuild model fetch`'s digest check
 
 Nothing in it depends on where the project lives: no absolute path, no time, no user, and file
 modes are normalised (0644, or 0755 for executables and directories), so two copies of a
@@ -15,6 +17,7 @@ byte; files that no longer belong are removed.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import platform as host
 import shutil
@@ -68,6 +71,7 @@ class GenerateOutcome:
     platform: str
     wheels: int
     code_files: int
+    model_files: int
     changed: tuple[str, ...]  # paths (relative to the bundle directory) whose bytes changed
 
 
@@ -103,6 +107,39 @@ def _code_files(project: Path, paths: tuple[str, ...]) -> dict[str, Path]:
                 if path.is_file():
                     out[path.relative_to(root).as_posix()] = path
     return out
+
+
+def _model_files(project: Path, bundle: Bundle, status: Status) -> dict[str, Path]:
+    """Relative path inside model/ -> checked source file; empty when the lock pins no model.
+
+    The files come from the project's model/ directory, which `fetch_model` fills from the
+    registry (or leaves alone when it already holds exactly the locked files), so the image
+    gets the bytes the lock's model digest names, or generate stops with the mismatch.
+    """
+    if not bundle.lock.model:
+        return {}
+    from envbuild.model.files import list_model_files
+    from envbuild.model.package import fetch_model
+
+    root, _ = fetch_model(project, status=status)
+    return {f.path: root / f.path for f in list_model_files(root)}
+
+
+def _copy_if_changed(source: Path, dest: Path, mode: int) -> bool:
+    """Copy source to dest (atomically, with `mode`) unless dest already has its bytes.
+
+    A copy, not a hard link: the bundle normalises modes, and chmod on a link would change
+    the project's own file too."""
+    if dest.is_file() and dest.stat().st_size == source.stat().st_size:
+        if filecmp.cmp(source, dest, shallow=False):
+            os.chmod(dest, mode)
+            return False
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    shutil.copyfile(source, tmp)
+    os.chmod(tmp, mode)
+    os.replace(tmp, dest)
+    return True
 
 
 def _link_or_copy(source: Path, dest: Path) -> bool:
@@ -174,6 +211,7 @@ def generate_bundle(
     wheels = image_wheels(bundle, platform)
     cached = fetch_wheels((w for _, w in wheels), cache or default_cache_dir(), status=status)
     code = _code_files(project, bundle.lock.image.code)
+    model = _model_files(project, bundle, status)
 
     status(f"writing the bundle directory {directory}")
     directory.mkdir(parents=True, exist_ok=True)
@@ -196,14 +234,20 @@ def generate_bundle(
         dest = directory / "wheels" / wheel.name
         if _link_or_copy(cached[wheel.sha256], dest):
             changed.append(f"wheels/{wheel.name}")
+    for rel, source in model.items():
+        dest = directory / "model" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if _copy_if_changed(source, dest, 0o644):
+            changed.append(f"model/{rel}")
     keep = {p.relative_to(directory).as_posix() for p in files}
     keep |= {f"wheels/{w.name}" for _, w in wheels}
+    keep |= {f"model/{rel}" for rel in model}
     changed += _prune(directory, keep)
     for dirpath, _, _ in os.walk(directory):
         os.chmod(dirpath, 0o755)
     _check_wheels(directory, wheels)
     return GenerateOutcome(directory=directory, platform=platform, wheels=len(wheels),
-                           code_files=len(code), changed=tuple(sorted(changed)))
+                           code_files=len(code), model_files=len(model), changed=tuple(sorted(changed)))
 
 
 def _check_wheels(directory: Path, wheels: tuple[tuple[LockedPackage, Wheel], ...]) -> None:

@@ -7,7 +7,9 @@ No file access, clock or environment: the same lock gives the same bytes on any 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from envbuild.errors import LockError
 from envbuild.lock.loaded import Bundle
@@ -76,6 +78,21 @@ def image_labels(bundle: Bundle, options: DockerOptions) -> dict[str, str]:
     return labels
 
 
+def model_env(model: Mapping[str, Any]) -> dict[str, str]:
+    """The model layer's environment: where the app finds the locked model, and which one it
+    is. Empty when the lock pins no model (and then there is no model layer)."""
+    if not model:
+        return {}
+    env = {"ENVBUILD_MODEL_DIR": MODEL_DIR}
+    if model.get("name"):
+        env["ENVBUILD_MODEL_NAME"] = str(model["name"])
+    if model.get("version") is not None:
+        env["ENVBUILD_MODEL_VERSION"] = str(model["version"])
+    if model.get("digest"):
+        env["ENVBUILD_MODEL_DIGEST"] = str(model["digest"])
+    return env
+
+
 def _healthcheck(port: int, path: str) -> list[str]:
     # Exec form through the image's own Python: the base has no curl, and no shell is needed.
     url = f"http://127.0.0.1:{port}{path}"
@@ -106,7 +123,7 @@ def render_dockerfile(bundle: Bundle, options: DockerOptions) -> bytes:
         base=image.base,
         venv=VENV,
         workdir=WORKDIR,
-        model=False,  # the model layer arrives with the model issue (lock.model pins files)
+        model=[f"{key}={docker_string(value)}" for key, value in model_env(lock.model).items()],
         model_dir=MODEL_DIR,
         code=bool(image.code),
         user=USER,

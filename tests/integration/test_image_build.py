@@ -2,17 +2,20 @@
 
 Builds are the slow part (the churn example installs 50 wheels: about 2 minutes from
 scratch, seconds from cache), so the example is built once per module and shared:
-- `churn_a`: `envbuild build` in one copy of the example (cached layers allowed);
+- `churn_a`: a copy of the example whose model is trained and registered in its own MLflow
+  store (sqlite), re-locked (the model pin is this store's), then `envbuild build` (cached
+  layers allowed): the image holds the locked model's files in its model layer;
 - a second copy in another directory is rebuilt from scratch (`verify --rebuild`, no layer
   cache) and must give the recorded image id;
 - a third copy with a one-line code change may rebuild the code layer only;
-- the image is exported as an OCI archive, loaded into the Docker engine and answers on
-  loopback as the non-root user.
+- the image is exported as an OCI archive, loaded into the Docker engine, and the locked model
+  in it answers predictions on loopback, as the non-root user.
 A tiny project (one pure wheel) covers the "rm -rf every cache" rebuild and the failures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +64,18 @@ def copy_example(dest: Path) -> Path:
     return dest
 
 
+def train_and_lock(project: Path) -> None:
+    """Train and register the example's model in the project's own sqlite MLflow store, then
+    re-lock: the committed model pin belongs to the machine that trained it."""
+    shutil.copy(EXAMPLE / "train.py", project / "train.py")
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([sys.executable, str(project / "train.py")], capture_output=True,
+                          text=True, env=env, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    envbuild(project, "lock")
+
+
 def record_of(project: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((project / "envbuild.build.json").read_text())
     return data["builds"]["buildah linux/amd64"]
@@ -74,6 +90,7 @@ def builders_ready(tool: Callable[[str], str], base_image: str) -> None:
 @pytest.fixture(scope="module")
 def churn_a(builders_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = copy_example(tmp_path_factory.mktemp("copy-a") / "churn")
+    train_and_lock(project)
     envbuild(project, "build")
     return project
 
@@ -82,7 +99,7 @@ def test_build_records_the_image_and_tags_it(churn_a: Path) -> None:
     build = record_of(churn_a)
     assert build["image_id"].startswith("sha256:") and build["reproducible"] is True
     assert build["base"].endswith(BASE_DIGEST)
-    assert len(build["layers"]) == 6  # base, user, requirements.txt, venv, SBOM, code
+    assert len(build["layers"]) == 7  # base, user, requirements.txt, venv, SBOM, model, code
     inspect = subprocess.run(["buildah", "inspect", "--type", "image", build["tag"]],
                              capture_output=True, text=True, check=True)
     config = json.loads(inspect.stdout)["OCIv1"]["config"]
@@ -91,6 +108,23 @@ def test_build_records_the_image_and_tags_it(churn_a: Path) -> None:
     labels = config["Labels"]
     lock_text = (churn_a / "envbuild.lock").read_text()
     assert labels["dev.envbuild.bundle.id"] in lock_text
+    model = tomllib.loads(lock_text)["model"]
+    assert labels["dev.envbuild.model.version"] == model["version"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["ENVBUILD_MODEL_DIR"] == "/opt/model"
+    assert env["ENVBUILD_MODEL_DIGEST"] == model["digest"]
+    assert (env["ENVBUILD_MODEL_NAME"], env["ENVBUILD_MODEL_VERSION"]) == ("churn", model["version"])
+
+
+def test_the_bundle_holds_exactly_the_locked_model_files(churn_a: Path) -> None:
+    lock = tomllib.loads((churn_a / "envbuild.lock").read_text())
+    bundle_model = churn_a / ".envbuild" / "bundle" / "model"
+    found = {p.relative_to(bundle_model).as_posix(): p for p in bundle_model.rglob("*")
+             if p.is_file()}
+    assert set(found) == set(lock["model"]["files"])
+    for rel, path in found.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == lock["model"]["files"][rel]["sha256"]
+        assert path.stat().st_mode & 0o777 == 0o644  # normalised: the same in every copy
 
 
 def test_generate_twice_changes_no_byte(churn_a: Path, tmp_path: Path) -> None:
@@ -108,8 +142,7 @@ def test_a_copy_elsewhere_rebuilds_from_scratch_to_the_same_digest(
         churn_a: Path, tmp_path: Path) -> None:
     copy_b = tmp_path / "somewhere" / "else" / "churn"
     shutil.copytree(churn_a, copy_b, ignore=shutil.ignore_patterns(".envbuild"))
-    # --skip lock: the example's [model] alias lives in an MLflow store this copy does not have.
-    proc = envbuild(copy_b, "verify", "--rebuild", "--skip", "lock", "--json")
+    proc = envbuild(copy_b, "verify", "--rebuild", "--json")
     result = json.loads(proc.stdout)
     assert result["ok"] is True, result
     rebuild = next(c for c in result["checks"] if c["name"] == "rebuild")
@@ -124,7 +157,7 @@ def test_a_code_change_rebuilds_only_the_code_layer(churn_a: Path, tmp_path: Pat
     proc = envbuild(copy_c, "build", "--no-record", "--json")
     changed = json.loads(proc.stdout)
     before = record_of(churn_a)
-    assert changed["layers"][:-1] == before["layers"][:-1]  # base, user, venv, SBOM unchanged
+    assert changed["layers"][:-1] == before["layers"][:-1]  # base, user, venv, SBOM, model
     assert changed["layers"][-1] != before["layers"][-1]
     assert changed["image_id"] != before["image_id"]
 
@@ -171,10 +204,16 @@ def test_the_image_runs_under_docker_as_non_root(churn_a: Path, tool: Callable[[
                     pytest.fail(f"the service never answered: {logs.stdout}{logs.stderr}")
                 time.sleep(0.5)
         assert health == {"status": "ok"}
-        risky = _get(f"http://127.0.0.1:{port}/predict?tenure=2&monthly=99")
-        loyal = _get(f"http://127.0.0.1:{port}/predict?tenure=60&monthly=30")
+        # The locked model answers (a month-to-month newcomer paying a lot churns; a two-year
+        # customer of five years does not), and says which model it is.
+        risky = _get(f"http://127.0.0.1:{port}/predict?tenure=2&monthly_charges=99&contract=month")
+        loyal = _get(f"http://127.0.0.1:{port}/predict?tenure=60&monthly_charges=30"
+                     "&contract=two_year")
         assert risky["churn"] is True and loyal["churn"] is False
         assert 0.5 < risky["probability"] <= 1 and 0 <= loyal["probability"] < 0.5
+        model = tomllib.loads((churn_a / "envbuild.lock").read_text())["model"]
+        assert risky["model"] == {"name": "churn", "version": model["version"],
+                                  "digest": model["digest"]}
         uid = subprocess.run(["docker", "exec", name, "id", "-u"], capture_output=True,
                              text=True, check=True).stdout.strip()
         assert uid == "10001"

@@ -90,8 +90,10 @@ def test_nothing_changed_passes_every_check(project: Path) -> None:
         (".envbuild/bundle/Dockerfile", lambda b: b + b"RUN true\n", 10, "Dockerfile"),
         ("data/train.csv", lambda b: b.replace(b"2,1", b"2,0"), 11, "data/train.csv"),
         ("model/model.pkl", lambda b: b[:-1] + b"X", 12, "model.pkl"),
+        (".envbuild/bundle/model/model.pkl", lambda b: b + b"X", 12, "bundle/model/"),
     ],
-    ids=["edited-requirement", "edited-dockerfile", "changed-data-byte", "changed-model-file"],
+    ids=["edited-requirement", "edited-dockerfile", "changed-data-byte", "changed-model-file",
+         "changed-model-file-in-the-image-bundle"],
 )
 def test_each_failure_kind(project: Path, path: str, edit: object, code: int, named: str) -> None:
     target = project / path
