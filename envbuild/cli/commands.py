@@ -109,7 +109,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                      "wheels": [{"name": w.name, "sha256": w.sha256} for w in p.wheels]}
                     for p in ordered]
         emit_json({**_lock_summary(lock), "packages": packages, "inputs": dict(lock.inputs),
-                   "model": dict(lock.model) or None, "data": dict(lock.data) or None})
+                   "model": dict(lock.model) or None, "data": dict(lock.data) or None,
+                   "conda": _conda_packages(args.project, lock)})
         return 0
     out = sys.stdout
     out.write(f"bundle      {lock.bundle_id}\n")
@@ -117,22 +118,47 @@ def cmd_show(args: argparse.Namespace) -> int:
     out.write(f"python      {lock.python.version} on {', '.join(lock.python.platforms)}\n")
     out.write(f"base image  {lock.image.base or '(none: Python side only)'}\n")
     out.write(f"model       {_model_line(lock.model)}\n")
+    refs = dict(lock.data.get("refs") or {})
+    for path in sorted(refs):
+        out.write(f"data        {path}  {refs[path].get('digest')}\n")
     out.write(f"packages    {len(ordered)} ({lock.python.lock_file}, resolved by {lock.resolver})\n")
     for p in ordered:
         marker = f"  ; {p.marker}" if p.marker else ""
         out.write(f"  {p.name}=={p.version}  [{len(p.wheels)} wheel(s)]{marker}\n")
+    if conda := _conda_packages(args.project, lock):
+        out.write(f"conda       {len(conda['packages'])} package(s) for "
+                  f"{', '.join(conda['platforms'])} ({conda['lock_file']}; channels "
+                  f"{', '.join(conda['channels'])})\n")
+        for p in conda["packages"]:
+            out.write(f"  {p['name']}={p['version']}={p['build']}  ({p['platform']})\n")
     return 0
+
+
+def _conda_packages(project: Any, lock: Any) -> dict[str, Any] | None:
+    """The [conda] table with conda-lock.yml's packages, read only when the lock has one."""
+    if not lock.conda:
+        return None
+    from envbuild.lock.sides import read_conda_side
+    from envbuild.tools import Runner
+
+    conda = read_conda_side(project, str(project), lock, Runner())
+    assert conda is not None
+    return {**dict(lock.conda),
+            "packages": [{"name": p.name, "version": p.version, "build": p.build,
+                          "platform": p.platform, "sha256": p.sha256} for p in conda.packages]}
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from envbuild.lock.diff import diff_bundles
-    from envbuild.lock.sides import read_side
+    from envbuild.lock.sides import read_conda_side, read_side
     from envbuild.tools import Runner
 
     runner = Runner()
     old = read_side(args.project, args.old, runner)
     new = read_side(args.project, args.new, runner)
-    changes = diff_bundles(old, new)
+    changes = diff_bundles(old, new,
+                           old_conda=read_conda_side(args.project, args.old, old.lock, runner),
+                           new_conda=read_conda_side(args.project, args.new, new.lock, runner))
     if args.json:
         emit_json({"ok": True, "old": old.lock.bundle_id, "new": new.lock.bundle_id,
                    "changes": [c.to_dict() for c in changes]})

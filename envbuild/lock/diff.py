@@ -1,21 +1,24 @@
-"""What changed between two locks: packages, base image, model, data. Pure."""
+"""What changed between two locks: packages, base image, model, data, conda. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
 from envbuild.lock.loaded import Bundle
+
+if TYPE_CHECKING:
+    from envbuild.conda.lockfile import CondaLock
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Change:
     """One difference: `kind` is added, removed, upgraded, downgraded, rebuilt or changed."""
 
-    section: str  # packages, image, model, data, python
+    section: str  # python, packages, image, model, data, conda
     key: str  # package name or dotted key
     kind: str
     old: str | None
@@ -31,7 +34,8 @@ class Change:
         if self.kind == "removed":
             return f"{self.section}: {self.key} removed (was {self.old})"
         if self.kind == "rebuilt":
-            return f"{self.section}: {self.key} {self.new}: same version, different wheel hashes"
+            what = "build or package hash" if self.section == "conda" else "wheel hashes"
+            return f"{self.section}: {self.key} {self.new}: same version, different {what}"
         return f"{self.section}: {self.key} {self.kind} {self.old} -> {self.new}"
 
 
@@ -59,6 +63,41 @@ def _mapping_changes(section: str, old: Mapping[str, Any], new: Mapping[str, Any
     return changes
 
 
+def _version_kind(old: str, new: str) -> str:
+    try:
+        return "upgraded" if Version(new) > Version(old) else "downgraded"
+    except ValueError:  # several versions under markers, or a version PEP 440 cannot read
+        return "changed"
+
+
+def _conda_changes(old: CondaLock | None, new: CondaLock | None) -> list[Change]:
+    """Conda packages per platform: `name (platform)` added, removed, up- or downgraded, or
+    rebuilt (same version, another build string or sha256)."""
+    def index(lock: CondaLock | None) -> dict[str, tuple[str, str]]:
+        return {f"{p.name} ({p.platform})": (p.version, f"{p.build} {p.sha256}")
+                for p in (lock.packages if lock else ())}
+
+    a, b = index(old), index(new)
+    changes = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a:
+            changes.append(Change(section="conda", key=key, kind="added", old=None, new=b[key][0]))
+        elif key not in b:
+            changes.append(Change(section="conda", key=key, kind="removed", old=a[key][0], new=None))
+        elif a[key][0] != b[key][0]:
+            changes.append(Change(section="conda", key=key, kind=_version_kind(a[key][0], b[key][0]),
+                                  old=a[key][0], new=b[key][0]))
+        elif a[key][1] != b[key][1]:
+            changes.append(Change(section="conda", key=key, kind="rebuilt", old=a[key][0],
+                                  new=b[key][0]))
+    return changes
+
+
+def _conda_table(lock: Any) -> dict[str, Any]:
+    # The file's digest and package count are covered package by package by _conda_changes.
+    return {k: v for k, v in lock.conda.items() if k not in ("lock_digest", "packages")}
+
+
 def _package_changes(old: Bundle, new: Bundle) -> list[Change]:
     def index(bundle: Bundle) -> dict[str, tuple[str, frozenset[str]]]:
         out: dict[str, tuple[str, frozenset[str]]] = {}
@@ -76,19 +115,17 @@ def _package_changes(old: Bundle, new: Bundle) -> list[Change]:
         elif name not in b:
             changes.append(Change(section="packages", key=name, kind="removed", old=a[name][0], new=None))
         elif a[name][0] != b[name][0]:
-            try:
-                up = Version(b[name][0]) > Version(a[name][0])
-                kind = "upgraded" if up else "downgraded"
-            except ValueError:  # several versions under markers: just say it changed
-                kind = "changed"
+            kind = _version_kind(a[name][0], b[name][0])
             changes.append(Change(section="packages", key=name, kind=kind, old=a[name][0], new=b[name][0]))
         elif a[name][1] != b[name][1]:
             changes.append(Change(section="packages", key=name, kind="rebuilt", old=a[name][0], new=b[name][0]))
     return changes
 
 
-def diff_bundles(old: Bundle, new: Bundle) -> list[Change]:
-    """Every difference that changes what gets built, in a fixed order."""
+def diff_bundles(old: Bundle, new: Bundle, *, old_conda: CondaLock | None = None,
+                 new_conda: CondaLock | None = None) -> list[Change]:
+    """Every difference that changes what gets built, in a fixed order. The conda packages
+    live in conda-lock.yml, which the caller reads (and checks) for locks with a [conda] table."""
     python_old = {"version": old.lock.python.version, "platforms": list(old.lock.python.platforms),
                   "glibc": old.lock.python.glibc}
     python_new = {"version": new.lock.python.version, "platforms": list(new.lock.python.platforms),
@@ -99,4 +136,6 @@ def diff_bundles(old: Bundle, new: Bundle) -> list[Change]:
         *_mapping_changes("image", old.lock.image.to_dict(), new.lock.image.to_dict()),
         *_mapping_changes("model", old.lock.model, new.lock.model),
         *_mapping_changes("data", old.lock.data, new.lock.data),
+        *_mapping_changes("conda", _conda_table(old.lock), _conda_table(new.lock)),
+        *_conda_changes(old_conda, new_conda),
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -179,5 +180,22 @@ def test_a_pip_side_change_keeps_the_conda_pins(tmp_path: Path) -> None:
     assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
     assert (project / "conda-lock.yml").read_bytes() == before
     assert "idna==3.10" in (project / "requirements.txt").read_text()
+    before_upgrade = tmp_path / "before-upgrade"
+    shutil.copytree(project, before_upgrade)
     assert (r := envbuild(project, "lock", "--upgrade")).returncode == 0, r.stderr
     assert "tinytool-3.0-" in (project / "conda-lock.yml").read_text()
+
+    # `diff` and `show` read the conda packages from conda-lock.yml, per platform.
+    diff = envbuild(project, "diff", str(before_upgrade), str(project), "--json")
+    assert diff.returncode == 0, diff.stderr
+    conda = {c["key"]: (c["kind"], c["old"], c["new"])
+             for c in json.loads(diff.stdout)["changes"] if c["section"] == "conda"}
+    assert conda == {"tinytool (linux-64)": ("upgraded", "2.1", "3.0"),
+                     "tinytool (linux-aarch64)": ("upgraded", "2.1", "3.0")}
+    text = envbuild(project, "diff", str(before_upgrade), str(project)).stdout
+    assert "conda: tinytool (linux-64) upgraded 2.1 -> 3.0" in text
+    shown = envbuild(project, "show")
+    assert shown.returncode == 0, shown.stderr
+    assert "conda       " in shown.stdout and "  tinytool=3.0=" in shown.stdout
+    listed = json.loads(envbuild(project, "show", "--json").stdout)["conda"]["packages"]
+    assert {(p["name"], p["version"]) for p in listed} == {("tinytool", "3.0"), ("tinylib", "1.0")}

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from envbuild.conda.lockfile import CondaLock, CondaPackage
 from envbuild.lock.assemble import assemble
 from envbuild.lock.bundle import ImagePin
 from envbuild.lock.diff import diff_bundles
@@ -92,3 +93,26 @@ def test_two_locks_of_the_example() -> None:
         f"packages: pandas upgraded {pandas} -> {pandas}.post1",
         "model: version changed 1 -> 2",
     ]
+
+
+def conda_lock(*packages: tuple[str, str, str, str]) -> CondaLock:
+    return CondaLock(channels=("file:///c",), platforms=("linux-64",), specs=(), sources=(),
+                     packages=tuple(CondaPackage(name=n, version=v, build=b, platform="linux-64",
+                                                 url=f"file:///c/{n}-{v}-{b}.conda", sha256=h,
+                                                 md5="0" * 32) for n, v, b, h in packages))
+
+
+def test_conda_packages_per_platform() -> None:
+    same = bundle(candidates())
+    old = conda_lock(("tinylib", "1.0", "h0", "a" * 64), ("tinytool", "2.1", "0", "b" * 64),
+                     ("gone", "1", "0", "c" * 64))
+    new = conda_lock(("tinylib", "1.0", "h1", "d" * 64), ("tinytool", "2.0", "0", "e" * 64),
+                     ("fresh", "0.1", "0", "f" * 64))
+    described = [c.describe() for c in diff_bundles(same, same, old_conda=old, new_conda=new)]
+    assert described == [
+        "conda: fresh (linux-64) added (0.1)",
+        "conda: gone (linux-64) removed (was 1)",
+        "conda: tinylib (linux-64) 1.0: same version, different build or package hash",
+        "conda: tinytool (linux-64) downgraded 2.1 -> 2.0",
+    ]
+    assert diff_bundles(same, same, old_conda=old, new_conda=old) == []
