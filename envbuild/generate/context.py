@@ -199,8 +199,11 @@ def generate_bundle(
 ) -> GenerateOutcome:
     from envbuild.build.wheels import default_cache_dir, fetch_wheels
 
+    from envbuild.conda.targets import refuse_conda
+
     runner = runner or Runner()
     bundle = load_bundle(project)
+    refuse_conda(bundle.lock, "docker")
     platform = platform or host_platform()
     target_for(bundle, platform)
     directory = out if out is not None else project / BUNDLE_DIR

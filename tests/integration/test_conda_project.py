@@ -155,6 +155,12 @@ def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
     nix = envbuild(project, "nix", "generate")
     assert nix.returncode == 4 and "does not support conda environments yet" in nix.stderr
     assert not (project / "flake.nix").exists()
+    for argv in (("generate",), ("build",)):  # the Dockerfile target would leave conda out
+        docker = envbuild(project, *argv)
+        assert docker.returncode == 4, docker.stderr
+        assert "`envbuild generate` / `envbuild build` (the Dockerfile target) does not support " \
+            "conda environments yet" in docker.stderr and "envbuild conda-build" in docker.stderr
+    assert not (project / ".envbuild" / "bundle").exists()
 
 
 def test_a_pip_side_change_keeps_the_conda_pins(tmp_path: Path) -> None:
