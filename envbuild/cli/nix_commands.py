@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envbuild.cli.output import EXIT_CODES, emit_json, info
+from envbuild.cli.output import EXIT_CODES, emit_json, info, progress
 
 if TYPE_CHECKING:
     from envbuild.generate.nix import NixOptions
@@ -55,6 +55,24 @@ def cmd_nix_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch_missing_model(args: argparse.Namespace) -> None:
+    """The flake takes the model's files from model/: when it is not there yet, download the
+    locked files (checked against the lock's digest) first. A model/ that exists is left for
+    Nix to check file by file, so a changed file is reported, not silently replaced."""
+    from envbuild.lock.bundle import LOCK_FILE
+    from envbuild.model.package import MODEL_DIR, fetch_model
+
+    if (args.project / MODEL_DIR).exists() or not (args.project / LOCK_FILE).is_file():
+        return
+    from envbuild.lock.loaded import load_bundle
+
+    if not load_bundle(args.project).lock.model:
+        return
+
+    with progress(not args.json) as status:
+        fetch_model(args.project, status=status)
+
+
 def cmd_nix_build(args: argparse.Namespace) -> int:
     import platform
 
@@ -65,6 +83,7 @@ def cmd_nix_build(args: argparse.Namespace) -> int:
                              "arm64": "aarch64-linux"}.get(platform.machine(), "x86_64-linux")
     attr = f"packages.{system}.{args.output}"
     argv = nix_build_argv(args.project, attr, override_nixpkgs=args.nixpkgs)
+    _fetch_missing_model(args)
     out = run_nix(Runner(), argv, what=f"nix build .#{attr}")
     if args.json:
         import json

@@ -130,10 +130,10 @@ def _copy_if_changed(source: Path, dest: Path, mode: int) -> bool:
 
     A copy, not a hard link: the bundle normalises modes, and chmod on a link would change
     the project's own file too."""
-    if dest.is_file() and dest.stat().st_size == source.stat().st_size:
-        if filecmp.cmp(source, dest, shallow=False):
-            os.chmod(dest, mode)
-            return False
+    same_size = dest.is_file() and dest.stat().st_size == source.stat().st_size
+    if same_size and filecmp.cmp(source, dest, shallow=False):
+        os.chmod(dest, mode)
+        return False
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.unlink(missing_ok=True)
     shutil.copyfile(source, tmp)
@@ -198,7 +198,6 @@ def generate_bundle(
     commit: str | None = None,
 ) -> GenerateOutcome:
     from envbuild.build.wheels import default_cache_dir, fetch_wheels
-
     from envbuild.conda.targets import refuse_conda
 
     runner = runner or Runner()

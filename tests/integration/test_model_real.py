@@ -470,3 +470,28 @@ def test_fetch_puts_the_checked_files_in_model_dir(sqlite_project: Project) -> N
     (target / "MLmodel").write_text("edited\n")
     assert json.loads(project.ok("model", "fetch", "--json").stdout)["changed"] is True
     assert (target / "MLmodel").read_text() != "edited\n"
+
+
+def test_nix_build_fetches_a_model_not_fetched_yet(sqlite_project: Project,
+                                                   tool: Callable[[str], str]) -> None:
+    """`envbuild nix build` on a fresh checkout: the flake takes the model from model/, so the
+    locked files are downloaded (digest-checked) first; Nix then checks each by its sha256."""
+    tool("nix")
+    project = sqlite_project
+    ensure_locked(project)
+    shutil.rmtree(project.dir / "model", ignore_errors=True)
+    project.ok("nix", "generate")
+    stand_in = Path(__file__).resolve().parents[1] / "nix" / "stand-in-nixpkgs"
+    result = subprocess.run(
+        [str(BIN / "envbuild"), "-C", str(project.dir), "nix", "build", "data",
+         "--system", "x86_64-linux", "--nixpkgs", str(stand_in), "--json"],
+        capture_output=True, text=True, timeout=600, check=False,
+        env=quiet_env(NIX_CONFIG="build-users-group =\nsubstituters =\nsandbox = false"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = Path(json.loads(result.stdout)["result"][0]["outputs"]["out"])
+    model = project.lock()["model"]
+    assert isinstance(model, dict)
+    fetched = {p.relative_to(project.dir / "model").as_posix()
+               for p in (project.dir / "model").rglob("*") if p.is_file()}
+    assert fetched == set(model["files"])
+    assert (out / "model" / "model.pkl").read_bytes() == (project.dir / "model" / "model.pkl").read_bytes()
