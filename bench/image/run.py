@@ -3,6 +3,7 @@
 Run from the repository root with the project's venv (as root: buildah needs it):
 
     .venv/bin/python bench/image/run.py            # about 10 minutes the first time
+    .venv/bin/python bench/image/run.py --render   # rewrite the section from image.json only
 
 Both images serve the churn example's service code (examples/churn/app) and the same MLflow model
 version, with the example's requirements (examples/churn/requirements.in), built with the same
@@ -417,11 +418,15 @@ def render(data: dict) -> str:
         f"**{'yes' if size_ratio > 1 else 'NO'}** |"),
         (f"| code-only rebuild, whole command | {e['rebuild_median_s']:.1f} s "
         f"({min(e['rebuild_s']):.1f}-{max(e['rebuild_s']):.1f}) | {b['rebuild_median_s']:.1f} s "
-        f"({min(b['rebuild_s']):.1f}-{max(b['rebuild_s']):.1f}) | {rebuild_ratio:.1f}x | >= 5x | "
+        f"({min(b['rebuild_s']):.1f}-{max(b['rebuild_s']):.1f}) | {rebuild_ratio:.2f}x | >= 5x | "
         f"**{'yes' if rebuild_ratio >= 5 else 'NO'}** |"),
         (f"| warm-up build of this run (not a cold build: the layer caches may hold every "
          f"step from earlier runs) | {e['first_s']:.1f} s | {b['first_s']:.1f} s | | | |"),
         "",
+        *([(f"The code-only rebuild ratio ({rebuild_ratio:.2f}x) is within 10% of the 5x "
+            "target: on this machine run-to-run noise (other work, the disk) can decide whether "
+            "one run meets it."), ""]
+          if 4.5 <= rebuild_ratio <= 5.5 else []),
         (f"Of BentoML's code-only rebuild, `bentoml build` alone took a median "
          f"{b['bentoml_build_median_s']:.1f} s and the context + `buildah bud` the rest; "
          "envbuild's whole "
@@ -451,7 +456,12 @@ def layer_count(ref: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="code-only rebuilds per tool")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the section from bench/out/image.json (no builds)")
     args = parser.parse_args()
+    if args.render:
+        write_results(json.loads((OUT / "image.json").read_text()))
+        return 0
     load_start = loadavg()
     log(f"load average at start: {load_start}")
     bentoml = ensure_bento_venv()
@@ -516,13 +526,17 @@ def main() -> int:
         data["bentoml"]["stored_bento_has_models"] = bento.bento_has_models
         data["bentoml"]["bentoml_build_median_s"] = statistics.median(bento.bentoml_build_s[1:])
     (OUT / "image.json").write_text(json.dumps(data, indent=2) + "\n")
+    write_results(data)
+    return 0
+
+
+def write_results(data: dict) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     section = render(data)
     tmp_path = RESULTS.with_suffix(".md.tmp")
     tmp_path.write_text(replace_section(text, "## image", section))
     os.replace(tmp_path, RESULTS)
     print(section)
-    return 0
 
 
 if __name__ == "__main__":
