@@ -56,17 +56,20 @@ def generated_check(project: Path) -> CheckResult:
     checked = []
     bundle_dir = project / ".envbuild" / "bundle"
     if (bundle_dir / "Dockerfile").is_file():
+        from envbuild.build.wheels import default_cache_dir
         from envbuild.generate.context import (
             host_platform,
             render_bundle_files,
             source_commit,
         )
         from envbuild.generate.dockerfile import DockerOptions
+        from envbuild.generate.sbom_cache import cached_sbom
         from envbuild.tools import Runner
 
         options = DockerOptions(platform=host_platform(),
                                 source_commit=source_commit(project, Runner()))
-        for rel, data in render_bundle_files(bundle, options).items():
+        sbom = cached_sbom(bundle, options.platform, default_cache_dir())
+        for rel, data in render_bundle_files(bundle, options, sbom=sbom).items():
             expected[bundle_dir / rel] = data
         checked.append("image bundle")
     flake = project / "flake.nix"

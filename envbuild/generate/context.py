@@ -38,6 +38,7 @@ from envbuild.generate.dockerfile import (
     target_for,
 )
 from envbuild.generate.sbom import render_sbom
+from envbuild.generate.sbom_cache import cached_sbom
 from envbuild.lock.loaded import Bundle, load_bundle
 from envbuild.lock.pylock import LockedPackage, Wheel
 from envbuild.tools import Runner
@@ -177,12 +178,14 @@ def _prune(directory: Path, keep: set[str]) -> list[str]:
     return removed
 
 
-def render_bundle_files(bundle: Bundle, options: DockerOptions) -> dict[str, bytes]:
-    """Every generated (non-copied) file of the bundle directory. Pure."""
+def render_bundle_files(bundle: Bundle, options: DockerOptions,
+                        sbom: bytes | None = None) -> dict[str, bytes]:
+    """Every generated (non-copied) file of the bundle directory. Pure. `sbom`: the SBOM
+    already rendered for this bundle and platform (sbom_cache), else it is rendered here."""
     return {
         "Dockerfile": render_dockerfile(bundle, options),
         ".dockerignore": render_dockerignore(),
-        SBOM_FILE: render_sbom(bundle, options.platform),
+        SBOM_FILE: sbom if sbom is not None else render_sbom(bundle, options.platform),
         "wheels/requirements.txt": render_wheel_requirements(bundle, options.platform),
     }
 
@@ -209,9 +212,12 @@ def generate_bundle(
     options = DockerOptions(platform=platform,
                             source_commit=commit if commit is not None
                             else source_commit(project, runner))
-    generated = render_bundle_files(bundle, options)  # fails before anything is fetched
+    render_dockerfile(bundle, options)  # fails (no base, no such platform) before any work
+    cache = cache or default_cache_dir()
+    generated = render_bundle_files(bundle, options,
+                                    sbom=cached_sbom(bundle, options.platform, cache))
     wheels = image_wheels(bundle, platform)
-    cached = fetch_wheels((w for _, w in wheels), cache or default_cache_dir(), status=status)
+    cached = fetch_wheels((w for _, w in wheels), cache, status=status)
     code = _code_files(project, bundle.lock.image.code)
     model = _model_files(project, bundle, status)
 
