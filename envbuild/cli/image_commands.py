@@ -113,11 +113,13 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         parser.add_argument("--json", action="store_true", help="print a JSON result on stdout")
 
     gen = command(
-        "generate", "write the image bundle: Dockerfile, .dockerignore, SBOM, wheels, code",
+        "generate", "write the image bundle: Dockerfile, .dockerignore, SBOM, wheels, model, code",
         "Write, from envbuild.lock alone, the image bundle directory (default\n"
         ".envbuild/bundle): a Dockerfile with the base pinned by digest, .dockerignore, a\n"
-        "CycloneDX SBOM, the platform's wheels (fetched and checked against the lock's sha256)\n"
-        "and the [image] code paths. Running it again changes no byte.\n\n"
+        "CycloneDX SBOM, the platform's wheels (fetched and checked against the lock's sha256),\n"
+        "the locked model's files (model/, checked against the lock's model digest; downloaded\n"
+        "from the registry when missing) and the [image] code paths. Running it again changes\n"
+        "no byte.\n\n"
         "examples:\n  envbuild generate\n  envbuild generate --out build/image && "
         "hadolint build/image/Dockerfile\n  envbuild generate --target nix", cmd_generate)
     gen.add_argument("--target", choices=("docker", "nix"), default="docker",
