@@ -109,31 +109,42 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_states(states: Any) -> None:
+def _print_states(rows: list[dict[str, Any]]) -> None:
     out = sys.stdout
-    width = max((len(s.ref.path) for s in states), default=0)
-    for s in states:
-        extra = f"  ({s.note})" if s.note else ""
-        out.write(f"{s.ref.path:<{width}}  {s.state}{extra}\n")
-        for path, change in s.changes:
-            out.write(f"  {change:<8}  {path}\n")
+    width = max((len(r["path"]) for r in rows), default=0)
+    for r in rows:
+        extra = f"  ({r['note']})" if r["note"] else ""
+        out.write(f"{r['path']:<{width}}  {r['state']}{extra}\n")
+        for change in r["changes"]:
+            out.write(f"  {change['change']:<8}  {change['path']}\n")
+
+
+def _report(args: argparse.Namespace, rows: list[dict[str, Any]], bad: int, hashed: int) -> None:
+    if args.json:
+        emit_json({"ok": not bad, "refs": rows, "hashed": hashed})
+    else:
+        _print_states(rows)
+        info(f"{len(rows)} ref(s), {bad} changed or missing; {hashed} file(s) hashed")
 
 
 def _check(args: argparse.Namespace, *, rehash: bool) -> int:
+    if not rehash:
+        from envbuild.data.quick import unchanged
+
+        # Nothing changed (the usual case): answered from the stat cache and one walk, without
+        # loading the rest of envbuild.data; otherwise the full check below says what changed.
+        rows = unchanged(args.project, args.paths, cwd=args.project.absolute())
+        if rows is not None:
+            _report(args, rows, 0, 0)
+            return 0
     from envbuild.data.service import check
     from envbuild.errors import IntegrityError
 
     outcome = check(_context(args), args.paths, rehash=rehash, cwd=args.project.absolute())
     bad = [s for s in outcome.states if not s.ok]
-    payload = {"ok": not bad, "refs": [s.to_dict() for s in outcome.states],
-               "hashed": outcome.hashed}
+    rows = [s.to_dict() for s in outcome.states]
     if not rehash or not bad:
-        if args.json:
-            emit_json(payload)
-        else:
-            _print_states(outcome.states)
-            info(f"{len(outcome.states)} ref(s), {len(bad)} changed or missing; "
-                 f"{outcome.hashed} file(s) hashed")
+        _report(args, rows, len(bad), outcome.hashed)
         return 0
     files = [p for s in bad for p, _ in s.changes] or [s.ref.path for s in bad]
     error = IntegrityError(
@@ -142,11 +153,11 @@ def _check(args: argparse.Namespace, *, rehash: bool) -> int:
         hint="`envbuild data checkout` restores the locked bytes; `envbuild data add` pins the "
              "new ones")
     if args.json:
-        emit_json({**payload, "error": error.message, "hint": error.hint,
-                   "exit_code": error.exit_code})
+        emit_json({"ok": False, "refs": rows, "hashed": outcome.hashed, "error": error.message,
+                   "hint": error.hint, "exit_code": error.exit_code})
         args.json = False  # reported already
     else:
-        _print_states(outcome.states)
+        _print_states(rows)
     raise error
 
 

@@ -1,9 +1,14 @@
 """Hashing files fast: page-aligned buffers, stat before and after, worker processes for many.
 
 Why page-aligned: on these CPUs reading into a buffer that starts 16 bytes into a page (as a
-plain `bytearray` or `hashlib.file_digest` does) makes sha256 1.6x slower (0.82 vs 1.35 GB/s);
-an anonymous mmap is always page-aligned. Why processes: hashlib releases the GIL, but the
-per-file Python work of many small files does not; threads measured slower than one process.
+plain `bytearray` or `hashlib.file_digest` does) can make sha256 1.6x slower (0.82 vs 1.35 GB/s);
+an anonymous mmap is always page-aligned. Why not mmap the file itself (no copy, about 10%
+faster): a file truncated while it is mapped kills the process with SIGBUS, and "the file
+changed while it was hashed" must be an error message, not a crash.
+
+Many small files go to worker processes in batches (a list of paths out, a list of plain tuples
+back: one pickle per batch, not per file); a large file is hashed in this process, never sent
+anywhere. Threads measured slower than one process here (the per-file Python work holds the GIL).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from typing import NamedTuple, Protocol
 from envbuild.data.errors import DataError
 
 BUFFER_SIZE = 1 << 20
-PARALLEL_MIN_FILES = 256  # fewer files: starting workers costs more than it saves
-CHUNK_FILES = 128
-CHUNK_BYTES = 64 << 20
+BIG_FILE = 64 << 20  # hashed in this process, its bytes shown on the progress bar as they go
+# Fewer files and bytes than this: starting the workers (about 30 ms) costs more than it saves.
+PARALLEL_MIN_FILES = 1000
+PARALLEL_MIN_BYTES = 128 << 20
+BATCH_FILES = 512
+BATCH_BYTES = 64 << 20
 
 
 class Progress(Protocol):
@@ -43,11 +51,7 @@ class NoProgress:
 
 
 class FileStat(NamedTuple):
-    """What the stat cache compares: an unchanged file keeps all four.
-
-    NamedTuples, not dataclasses, for this and FileHash: a no-change status makes one per file,
-    and tuple construction is several times cheaper.
-    """
+    """What the stat cache compares: an unchanged file keeps all four."""
 
     size: int
     mtime_ns: int
@@ -112,7 +116,7 @@ def hash_file(
     h = hashlib.new(algorithm)
     try:
         # O_NONBLOCK: a FIFO that slipped past the walk must not hang the open.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise _os_error(exc, display, "hashed") from None
     try:
@@ -120,8 +124,12 @@ def hash_file(
         if not statmod.S_ISREG(before.st_mode):
             raise DataError("not a regular file (device, socket or FIFO)", path=display,
                             hint="data refs hold regular files and directories only")
+        size = before.st_size
+        if size > BIG_FILE:  # twice the read-ahead when the file is not in the page cache
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         total = 0
-        while True:
+        # Stop at the size stat gave: the stat after the read catches a file that grew.
+        while total < size or not size:
             n = os.readv(fd, [buf])
             if not n:
                 break
@@ -139,11 +147,12 @@ def hash_file(
         raise _os_error(exc, display, "hashed") from None
     finally:
         os.close(fd)
-    if (total != before.st_size or after.st_size != before.st_size
-            or after.st_mtime_ns != before.st_mtime_ns or after.st_ino != before.st_ino):
+    if (total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns
+            or after.st_ino != before.st_ino):
         raise DataError("changed while it was hashed", path=display,
                         hint="run the command again once nothing writes to the data")
-    return FileHash(hexdigest=h.hexdigest(), stat=FileStat.of(before))
+    return FileHash(h.hexdigest(), FileStat(size, before.st_mtime_ns, before.st_ino,
+                                            before.st_mode))
 
 
 def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
@@ -153,57 +162,47 @@ def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
 # ---- many files --------------------------------------------------------------------------------
 
 Job = tuple[str, str, int]  # (absolute path, display path, size from the walk)
-Outcome = tuple[str, FileHash | None, str | None, str | None]  # display, hash, error, hint
+# What a batch sends back per file: (hexdigest, size, mtime_ns, ino, mode), or on the first
+# failure ("", message, hint) and nothing after it. Plain tuples: they pickle several times
+# faster than NamedTuples, and DataError (keyword-only arguments) does not pickle at all.
+Outcome = tuple[str, int, int, int, int] | tuple[str, str, str]
 
 
-def _hash_chunk(jobs: Sequence[Job], algorithm: str, store: str | None = None,
+def _storer(store: str | None, link: bool) -> Callable[..., FileHash]:
+    if store is None:
+        return hash_file
+    from envbuild.data.cache import ObjectCache
+
+    cache = ObjectCache.shared(Path(store))
+    return cache.store_link if link else cache.store_file
+
+
+def _hash_batch(jobs: Sequence[Job], algorithm: str, store: str | None = None,
                 link: bool = False) -> list[Outcome]:
-    """Hash (and with `store`, a cache root, also store) each file; errors come back as text."""
-    cache = None
-    if store is not None:
-        from envbuild.data.cache import ObjectCache
-
-        cache = ObjectCache(Path(store))
+    """Hash (and with `store`, a cache root, also store) each file; stop at the first error."""
+    hash_one = _storer(store, link)
     out: list[Outcome] = []
     for path, display, _ in jobs:
         try:
-            if cache is None:
-                fh = hash_file(path, algorithm, display=display)
-            elif link:
-                fh = cache.store_link(path, algorithm, display=display)
-            else:
-                fh = cache.store_file(path, algorithm, display=display)
-            out.append((display, fh, None, None))
-        except DataError as exc:  # sent back as text: exceptions with kw-only args don't pickle
-            out.append((display, None, exc.message, exc.hint))
+            fh = hash_one(path, algorithm, display=display)
+        except DataError as exc:
+            out.append(("", exc.message, exc.hint))
+            break
+        out.append((fh.hexdigest, *fh.stat))
     return out
 
 
-def _chunks(jobs: Sequence[Job]) -> list[list[Job]]:
-    chunks: list[list[Job]] = [[]]
+def _batches(jobs: Sequence[Job], indices: Sequence[int]) -> list[list[int]]:
+    """`indices` (into `jobs`) cut into batches of at most BATCH_FILES files and BATCH_BYTES."""
+    batches: list[list[int]] = [[]]
     size = 0
-    for job in jobs:
-        if len(chunks[-1]) >= CHUNK_FILES or (chunks[-1] and size + job[2] > CHUNK_BYTES):
-            chunks.append([])
+    for i in indices:
+        if len(batches[-1]) >= BATCH_FILES or (batches[-1] and size + jobs[i][2] > BATCH_BYTES):
+            batches.append([])
             size = 0
-        chunks[-1].append(job)
-        size += job[2]
-    return [c for c in chunks if c]
-
-
-def _hash_big(job: Job, algorithm: str, store: Path | None, progress: Progress,
-              link: bool = False) -> FileHash:
-    def on_bytes(n: int) -> None:
-        progress.advance(n, 0)
-
-    if store is None:
-        return hash_file(job[0], algorithm, display=job[1], on_bytes=on_bytes)
-    from envbuild.data.cache import ObjectCache
-
-    cache = ObjectCache(store)
-    if link:
-        return cache.store_link(job[0], algorithm, display=job[1], on_bytes=on_bytes)
-    return cache.store_file(job[0], algorithm, display=job[1], on_bytes=on_bytes)
+        batches[-1].append(i)
+        size += jobs[i][2]
+    return [b for b in batches if b]
 
 
 def worker_count() -> int:
@@ -212,33 +211,42 @@ def worker_count() -> int:
 
 def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | None = None,
                link: bool = False, progress: Progress | None = None,
-               workers: int | None = None) -> dict[str, FileHash]:
-    """Hash every job's file; display path -> FileHash. The first bad file raises DataError.
+               workers: int | None = None) -> list[FileHash]:
+    """Hash every job's file; the hashes in job order. The first bad file raises DataError.
 
     With `store` (a cache root) each file is also stored in the cache, in the same read (with
-    `link`: hard-linked into it after the hash, no copy).
+    `link`: hard-linked into it after the hash, no copy). Files over BIG_FILE are hashed here,
+    showing their bytes on the progress bar; the rest go to worker processes when there are
+    enough of them to pay for starting the workers.
     """
     store_root = str(store) if store is not None else None
     progress = progress or NoProgress()
     workers = worker_count() if workers is None else workers
-    results: dict[str, FileHash] = {}
+    results: list[FileHash | None] = [None] * len(jobs)
+    small = [i for i, job in enumerate(jobs) if job[2] <= BIG_FILE]
+    small_bytes = sum(jobs[i][2] for i in small)
 
-    def take(outcomes: list[Outcome]) -> None:
-        for display, fh, error, hint in outcomes:
-            if fh is None:
-                raise DataError(error or "cannot hash", hint=hint or "")
-            results[display] = fh
-        progress.advance(sum(o[1].stat.size for o in outcomes if o[1]), len(outcomes))
+    def take(indices: Sequence[int], outcomes: list[Outcome]) -> None:
+        nbytes = 0
+        for i, outcome in zip(indices, outcomes):
+            if not outcome[0]:
+                raise DataError(str(outcome[1]), hint=str(outcome[2]))
+            hexdigest, size, mtime_ns, ino, mode = outcome  # type: ignore[misc]
+            results[i] = FileHash(hexdigest, FileStat(size, mtime_ns, ino, mode))
+            nbytes += size
+        progress.advance(nbytes, len(outcomes))
 
-    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
-        for job in jobs:
-            if job[2] >= CHUNK_BYTES:  # one big file: show its bytes as they go
-                fh = _hash_big(job, algorithm, store, progress, link)
-                results[job[1]] = fh
-                progress.advance(0, 1)
-            else:
-                take(_hash_chunk([job], algorithm, store_root, link))
-        return results
+    hash_one = _storer(store_root, link)
+    for i, job in enumerate(jobs):
+        if job[2] > BIG_FILE:
+            results[i] = hash_one(job[0], algorithm, display=job[1],
+                                  on_bytes=lambda n: progress.advance(n, 0))
+            progress.advance(0, 1)
+    if workers <= 1 or (len(small) < PARALLEL_MIN_FILES and small_bytes < PARALLEL_MIN_BYTES):
+        for start in range(0, len(small), 64):
+            indices = small[start:start + 64]
+            take(indices, _hash_batch([jobs[i] for i in indices], algorithm, store_root, link))
+        return results  # type: ignore[return-value]
     import multiprocessing  # only here: a no-change status never starts a worker
     from concurrent.futures import ProcessPoolExecutor
 
@@ -246,13 +254,14 @@ def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_hash_chunk, chunk, algorithm, store_root, link)
-                   for chunk in _chunks(jobs)]
+        futures = [(indices, pool.submit(_hash_batch, [jobs[i] for i in indices], algorithm,
+                                         store_root, link))
+                   for indices in _batches(jobs, small)]
         try:
-            for future in futures:
-                take(future.result())
+            for indices, future in futures:
+                take(indices, future.result())
         except BaseException:
-            for future in futures:
+            for _, future in futures:
                 future.cancel()
             raise
-    return results
+    return results  # type: ignore[return-value]

@@ -8,6 +8,7 @@ existing envbuild.lock: data pins belong to a bundle, and `envbuild lock` keeps 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,18 +17,13 @@ from typing import Any
 
 from envbuild.data.cache import ObjectCache, default_cache_root, dvc_fallback, lfs_fallback
 from envbuild.data.errors import DataError
-from envbuild.data.hashing import FileHash, NoProgress, Progress, hash_files
+from envbuild.data.hashing import NoProgress, Progress, hash_files
 from envbuild.data.imports import LFS_MAX_POINTER, parse_lfs_pointer
+from envbuild.data.quick import state_row
 from envbuild.data.refs import DataRef, DataTable
-from envbuild.data.statcache import StatCache, now_ns
-from envbuild.data.tree import (
-    TreeEntry,
-    dvc_tree_digest,
-    listing_for,
-    parse_listing_for,
-    tree_digest,
-)
-from envbuild.data.walk import project_path, walk
+from envbuild.data.statcache import StatCache, lock_sig, now_ns
+from envbuild.data.tree import TreeEntry, parse_listing_for, render_dvc_listing, render_rows
+from envbuild.data.walk import Entry, project_path, walk
 from envbuild.errors import EnvbuildError, IntegrityError, LockError
 
 
@@ -56,61 +52,83 @@ class DataContext:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Scan:
+    rel: str  # the project path scanned
     kind: str
     digest: str
     size: int
     files: int
-    entries: tuple[TreeEntry, ...]  # a directory's files (relative to it); a file's one entry
+    walked: list[Entry]  # the walk (relative path "" for a file)
+    hexdigests: list[str]  # the digest of each walked file, in the same order
     hashed: int  # files actually read
+    listing: bytes | None = None  # a directory's listing, when it was rendered (not taken as known)
+
+    @property
+    def entries(self) -> tuple[TreeEntry, ...]:
+        """A directory's files (relative to it); a file's one entry, under its own name."""
+        name = posixpath_name(self.rel) if self.kind == "file" else ""
+        return tuple(TreeEntry(path=e[0] or name, size=e[1], executable=bool(e[4] & 0o100),
+                               hexdigest=h) for e, h in zip(self.walked, self.hexdigests))
 
 
-def _digest_of(kind: str, algorithm: str, entries: Sequence[TreeEntry]) -> str:
-    if kind == "file":
-        return f"{algorithm}:{entries[0].hexdigest}"
-    # The entries come from envbuild's own walk: no need to re-check each path.
-    return tree_digest(entries, check=False) if algorithm == "sha256" else dvc_tree_digest(entries)
+def _listing_of(algorithm: str, walked: list[Entry], hexdigests: list[str]) -> bytes:
+    """A walked directory's listing (tree.py); its hash is the directory's digest."""
+    if algorithm == "sha256":  # from envbuild's own walk: no need to re-check each path
+        return render_rows([(e[0], e[1], bool(e[4] & 0o100), h)
+                            for e, h in zip(walked, hexdigests)])
+    return render_dvc_listing(TreeEntry(path=e[0], size=e[1], executable=bool(e[4] & 0o100),
+                                        hexdigest=h) for e, h in zip(walked, hexdigests))
 
 
 def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
          store: bool = False, link: bool = False, label: str = "hashing") -> Scan:
     """Digest of the project path `rel` as it is now; FileNotFoundError when it is absent.
 
-    Files whose stat matches the stat cache are not read (unless `rehash`); with `store`, every
-    file is also put in the cache (a file already cached and unchanged is not read at all).
+    Files whose stat matches the stat cache are not read (unless `rehash`); a walk equal to the
+    recorded one gives the recorded digest without a look at any single file. With `store`,
+    every file is also put in the cache (a file already cached and unchanged is not read).
     """
-    kind, files = walk(ctx.project, rel)
-    prefix = rel + "/"
-    known: dict[str, FileHash] = {}
-    jobs = []
-    lookup, has = ctx.stat.lookup, ctx.cache.has
-    for f in files:
-        path = prefix + f.rel if f.rel else rel
-        hexdigest = None if rehash else lookup(path, algorithm, f.stat)
-        if hexdigest is not None and (not store or has(algorithm, hexdigest)):
-            known[path] = FileHash(hexdigest, f.stat)
+    kind, walked = walk(ctx.project, rel)
+    size = sum(e[1] for e in walked)
+    if not rehash and not store:
+        same = ctx.stat.root(rel, kind, walked, algorithm)
+        if same is not None:
+            return Scan(rel=rel, kind=kind, digest=same[0], size=size, files=len(walked),
+                        walked=walked, hexdigests=same[1], hashed=0)
+    known = {} if rehash else ctx.stat.files(rel)
+    hexdigests: list[str] = [""] * len(walked)
+    todo: list[int] = []
+    top = os.path.join(ctx.project, rel)
+    for i, e in enumerate(walked):
+        hit = known.get(e[0])
+        hexdigest = hit[1].get(algorithm) if hit is not None and hit[0] == e else None
+        if hexdigest is not None and (not store or ctx.cache.has(algorithm, hexdigest, e[1])):
+            hexdigests[i] = hexdigest
         else:
-            jobs.append((f.path, path, f.stat.size))
+            todo.append(i)
     started = now_ns()
-    if jobs:
+    if todo:
+        prefix = rel + "/"
+        jobs = [(os.path.join(top, walked[i][0]) if walked[i][0] else top,
+                 prefix + walked[i][0] if walked[i][0] else rel, walked[i][1]) for i in todo]
         ctx.progress.start(f"{label} {rel}", sum(j[2] for j in jobs), len(jobs))
         try:
             hashed = hash_files(jobs, algorithm, store=ctx.cache.root if store else None,
                                 link=link, progress=ctx.progress, workers=ctx.workers)
         finally:
             ctx.progress.finish()
-        for path, fh in hashed.items():
-            ctx.stat.record(path, algorithm, fh, started)
-        known.update(hashed)
-    name = posixpath_name(rel)
-    entries = []
-    for f in files:
-        fh = known[prefix + f.rel if f.rel else rel]
-        st = fh.stat
-        entries.append(TreeEntry(path=f.rel or name, size=st.size,
-                                 executable=bool(st.mode & 0o100), hexdigest=fh.hexdigest))
-    return Scan(kind=kind, digest=_digest_of(kind, algorithm, entries),
-                size=sum(e.size for e in entries), files=len(entries), entries=tuple(entries),
-                hashed=len(jobs))
+        for i, fh in zip(todo, hashed):
+            hexdigests[i] = fh.hexdigest
+            # What was read (a hard link made read-only since): the stat cache's key.
+            walked[i] = (walked[i][0], *fh.stat)
+    if kind == "file":
+        listing, digest = None, f"{algorithm}:{hexdigests[0]}"
+    else:
+        listing = _listing_of(algorithm, walked, hexdigests)
+        digest = f"{algorithm}:{hashlib.new(algorithm, listing).hexdigest()}"
+    ctx.stat.record(rel, kind, walked, algorithm, hexdigests, digest, started)
+    return Scan(rel=rel, kind=kind, digest=digest, size=sum(e[1] for e in walked),
+                files=len(walked), walked=walked, hexdigests=hexdigests, hashed=len(todo),
+                listing=listing)
 
 
 def posixpath_name(rel: str) -> str:
@@ -140,18 +158,22 @@ def _table(data: Any) -> DataTable:
                         hint="re-add the data with `envbuild data add`") from None
 
 
-def read_table(project: Path) -> DataTable:
+def read_table(project: Path, stat: StatCache | None = None) -> DataTable:
     """Only the data table, for commands that write no lock (status, verify, checkout, push, pull).
 
     Plain tomllib: the bundle-id check (which renders the lock with tomlkit) is left to the
-    commands that write, so a no-change `data status` stays close to a bare stat walk.
+    commands that write. With `stat`, the table is also kept in the stat cache, keyed by the
+    lock file's stat, for the no-change status (quick.py) that then parses no TOML at all.
     """
     import tomllib
 
     from envbuild.lock.bundle import FORMAT_VERSION, LOCK_FILE
 
+    started = now_ns()
     try:
-        doc = tomllib.loads((project / LOCK_FILE).read_text(encoding="utf-8"))
+        with open(project / LOCK_FILE, "rb") as f:
+            st = os.fstat(f.fileno())
+            doc = tomllib.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         raise LockError(f"no {LOCK_FILE} in {project}",
                         hint="run `envbuild lock` first, then `envbuild data add`") from None
@@ -160,7 +182,10 @@ def read_table(project: Path) -> DataTable:
     if doc.get("version") != FORMAT_VERSION:
         raise LockError(f"{LOCK_FILE} has format version {doc.get('version')!r}; this envbuild "
                         f"reads {FORMAT_VERSION}", hint="re-run `envbuild lock`")
-    return _table(doc.get("data", {}))
+    table = _table(doc.get("data", {}))
+    if stat is not None:
+        stat.remember_lock(lock_sig(st), table.to_dict(), started)
+    return table
 
 
 def save_table(project: Path, lock: Any, table: DataTable) -> Any:
@@ -219,8 +244,8 @@ def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
             raise DataError("not found", path=rel, hint="paths are relative to the current "
                             "directory and must lie inside the project") from None
         if found.kind == "dir":
-            ctx.cache.store_bytes(listing_for("sha256", found.entries), "sha256",
-                                  found.digest.partition(":")[2])
+            assert found.listing is not None  # a storing scan always renders it
+            ctx.cache.store_bytes(found.listing, "sha256", found.digest.partition(":")[2])
         hashed += found.hashed
         new.append(DataRef(path=rel, kind=found.kind, digest=found.digest, size=found.size,
                            files=found.files))
@@ -247,10 +272,9 @@ class RefState:
         return self.state in ("ok", "pointer")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.ref.path, "state": self.state, "expected": self.ref.digest,
-                "actual": self.digest, "kind": self.ref.kind, "source": self.ref.source,
-                "changes": [{"path": p, "change": c} for p, c in self.changes],
-                "note": self.note}
+        return state_row(path=self.ref.path, state=self.state, expected=self.ref.digest,
+                         actual=self.digest, kind=self.ref.kind, source=self.ref.source,
+                         changes=self.changes, note=self.note)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -349,7 +373,7 @@ def _select(table: DataTable, project: Path, paths: Sequence[str], cwd: Path | N
 def check(ctx: DataContext, paths: Sequence[str] = (), *, rehash: bool,
           cwd: Path | None = None) -> CheckOutcome:
     """`data status` (rehash=False: the stat cache decides) and `data verify` (rehash=True)."""
-    table = read_table(ctx.project)
+    table = read_table(ctx.project, ctx.stat)
     states, hashed = [], 0
     for ref in _select(table, ctx.project, paths, cwd):
         state, n = check_ref(ctx, ref, rehash=rehash)

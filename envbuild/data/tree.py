@@ -62,13 +62,8 @@ def _key(path: str) -> bytes:
 
 def render_listing(entries: Iterable[TreeEntry], *, check: bool = True) -> bytes:
     """The canonical listing. `check=False` skips the per-entry checks, for entries that come
-    from envbuild's own walk (a no-change status renders 20,000 of them)."""
+    from envbuild's own walk."""
     items = list(entries)
-    try:
-        "".join(e.path for e in items).encode("utf-8")  # no undecodable names (the usual case)
-        items.sort(key=lambda e: e.path)  # code point order is UTF-8 byte order
-    except UnicodeEncodeError:
-        items.sort(key=lambda e: _key(e.path))  # raw name bytes: order by those
     if check:
         seen = set()
         for e in items:
@@ -78,8 +73,18 @@ def render_listing(entries: Iterable[TreeEntry], *, check: bool = True) -> bytes
             seen.add(e.path)
             if not _HEX["sha256"].match(e.hexdigest) or e.size < 0:
                 raise ValueError(f"bad entry for {e.path!r}")
-    body = "".join([f"{e.path}\0{e.size}\0{'x' if e.executable else '-'}\0{e.hexdigest}\n"
-                    for e in items])
+    return render_rows([(e.path, e.size, e.executable, e.hexdigest) for e in items])
+
+
+def render_rows(rows: list[tuple[str, int, bool, str]]) -> bytes:
+    """The canonical listing of (path, size, executable, hex) rows, unchecked: for a walk's
+    files, without a TreeEntry per file (a no-change add renders 20,000 of them)."""
+    try:
+        "".join([r[0] for r in rows]).encode("utf-8")  # no undecodable names (the usual case)
+        rows = sorted(rows)  # by path first; code point order is UTF-8 byte order
+    except UnicodeEncodeError:
+        rows = sorted(rows, key=lambda r: _key(r[0]))  # raw name bytes: order by those
+    body = "".join([f"{p}\0{size}\0{'x' if x else '-'}\0{h}\n" for p, size, x, h in rows])
     return TREE_HEADER + body.encode("utf-8", "surrogateescape")
 
 

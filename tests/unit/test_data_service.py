@@ -369,17 +369,6 @@ def test_two_processes_storing_the_same_object_at_once(project: Path, tmp_path: 
     assert not list((root / "tmp").iterdir())
 
 
-def test_many_files_are_hashed_by_worker_processes(project: Path) -> None:
-    many = project / "many"
-    many.mkdir()
-    for i in range(400):
-        (many / f"f{i:04d}").write_bytes(os.urandom(64) + str(i).encode())
-    age(many)
-    serial = service.scan(ctx(project, workers=1), "many")
-    parallel = service.scan(ctx(project, workers=2), "many", rehash=True)
-    assert parallel.digest == serial.digest and parallel.hashed == 400
-
-
 # ---- Git LFS -----------------------------------------------------------------------------------
 
 

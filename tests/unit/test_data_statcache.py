@@ -1,0 +1,202 @@
+"""The stat cache and the no-change `data status` shortcut (envbuild/data/quick.py).
+
+The shortcut must give exactly the full check's answer whenever it answers, and step aside
+(None) whenever something may have changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envbuild.cli.main import main
+from envbuild.data import quick, service
+from envbuild.data.cache import ObjectCache
+from envbuild.data.service import DataContext
+from envbuild.data.statcache import STAT_CACHE, StatCache
+from envbuild.data.walk import unchanged, walk
+from envbuild.errors import IntegrityError
+from envbuild.lock.bundle import LOCK_FILE
+from tests.lockfiles import write_placeholder_lock
+
+OLD = time.time() - 3600  # older than the stat cache's racy window
+
+
+def age(*paths: Path) -> None:
+    for root in paths:
+        for f in [root, *root.rglob("*")]:
+            os.utime(f, (OLD, OLD), follow_symlinks=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    p = tmp_path / "proj"
+    for d in ("data/sub/deeper", "data/other"):
+        (p / d).mkdir(parents=True)
+    write_placeholder_lock(p)
+    for i, name in enumerate(("a.csv", "sub/b.bin", "sub/deeper/c.txt", "other/d.txt")):
+        (p / "data" / name).write_bytes(os.urandom(100 + i))
+    (p / "model.bin").write_bytes(os.urandom(5000))
+    age(p)
+    monkeypatch.setenv("ENVBUILD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(p)
+    return p
+
+
+def ctx(project: Path) -> DataContext:
+    return DataContext.open(project)
+
+
+def settled(project: Path) -> None:
+    """Add, then age the lock and check once: what a later `data status` finds."""
+    service.add(ctx(project), ["data", "model.bin"])
+    age(project / LOCK_FILE)
+    assert service.check(ctx(project), rehash=False).ok
+
+
+def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["data", "status", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_walk_unchanged_agrees_with_walk(project: Path) -> None:
+    kind, entries = walk(project, "data")
+    names = [e[0] for e in entries]
+    from array import array
+
+    numbers = array("q", [n for e in entries for n in e[1:]])
+    assert unchanged(project, "data", kind, names, numbers)
+    assert not unchanged(project, "data", "file", names, numbers)
+    assert not unchanged(project, "data", kind, names[:-1], numbers[:-4])  # one file more now
+    (project / "data" / "sub" / "deeper" / "c.txt").touch()  # mtime only
+    assert not unchanged(project, "data", kind, names, numbers)
+    kind, entries = walk(project, "data")
+    numbers = array("q", [n for e in entries for n in e[1:]])
+    names = [e[0] for e in entries]
+    assert unchanged(project, "data", kind, names, numbers)
+    os.chmod(project / "data" / "a.csv", 0o755)
+    assert not unchanged(project, "data", kind, names, numbers)
+    (project / "data" / "link").symlink_to("a.csv")  # the full walk decides about links
+    assert not unchanged(project, "data", *walk(project, "data")[:1], names, numbers)
+
+
+def test_no_change_status_answers_from_the_stat_cache_alone(project: Path) -> None:
+    assert quick.unchanged(project) is None  # never scanned: the full check must run
+    settled(project)
+    rows = quick.unchanged(project)
+    full = service.check(ctx(project), rehash=False)
+    assert rows is not None and rows == [s.to_dict() for s in full.states]
+    assert quick.unchanged(project, ["model.bin"]) == [rows[1]]
+    assert quick.unchanged(project, ["data/a.csv"]) is None  # a path inside a ref: full check
+
+
+@pytest.mark.parametrize("change", ["touch", "add", "remove", "chmod", "lock", "replace"])
+def test_no_change_status_steps_aside_after_any_change(project: Path, change: str) -> None:
+    settled(project)
+    target = project / "data" / "sub" / "b.bin"
+    if change == "touch":
+        os.utime(target, (OLD + 10, OLD + 10))  # mtime only (and outside the racy window)
+    elif change == "add":
+        (project / "data" / "sub" / "new").write_bytes(b"n")
+        age(project / "data" / "sub" / "new")
+    elif change == "remove":
+        target.unlink()
+    elif change == "chmod":
+        os.chmod(target, 0o755)
+    elif change == "lock":
+        (project / LOCK_FILE).write_bytes((project / LOCK_FILE).read_bytes() + b"\n")
+    else:  # same bytes in a new inode (a checkout, an editor's save)
+        data = target.read_bytes()
+        target.unlink()
+        target.write_bytes(data)
+        os.utime(target, (OLD + 20, OLD + 20))
+    assert quick.unchanged(project) is None
+    if change in ("touch", "lock", "replace"):
+        assert service.check(ctx(project), rehash=False).ok
+        age(project / LOCK_FILE)
+        service.check(ctx(project), rehash=False)
+        assert quick.unchanged(project) is not None  # recorded again
+
+
+def test_cli_status_is_the_same_through_the_shortcut(project: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    settled(project)
+    short = [status(capsys), status(capsys, "--json")]
+    monkeypatch.setattr(quick, "unchanged", lambda *a, **k: None)
+    full = [status(capsys), status(capsys, "--json")]
+    assert short == full
+    assert short[0][0] == 0 and "data       ok" in short[0][1]
+    assert json.loads(short[1][1])["ok"] is True
+
+
+def test_a_damaged_stat_cache_is_ignored(project: Path) -> None:
+    settled(project)
+    path = project / STAT_CACHE
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF  # one flipped bit far into the marshal data: the checksum catches it
+    path.write_bytes(bytes(data))
+    assert StatCache.load(project).roots == {}
+    assert quick.unchanged(project) is None
+    outcome = service.check(ctx(project), rehash=False)
+    assert outcome.ok and outcome.hashed == 5
+    path.write_bytes(path.read_bytes()[:100])  # torn
+    assert StatCache.load(project).roots == {}
+
+
+def test_a_truncated_cache_object_is_never_served_and_is_written_again(project: Path) -> None:
+    # What a crash can leave, since objects are not fsynced (cache.py): a short object.
+    service.add(ctx(project), ["model.bin"])
+    ref = service.read_table(project).refs[0]
+    cache = ObjectCache(Path(os.environ["ENVBUILD_CACHE"]))
+    obj = cache.path("sha256", ref.hexdigest)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(obj.read_bytes()[:1000])
+    assert not cache.has("sha256", ref.hexdigest, ref.size)
+    service.add(ctx(project), ["model.bin"])  # the file is unchanged, the object is written again
+    assert obj.read_bytes() == (project / "model.bin").read_bytes()
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"")
+    (project / "model.bin").unlink()
+    with pytest.raises(IntegrityError, match="corrupt cache object"):
+        service.checkout(ctx(project))
+    assert not obj.exists() and not (project / "model.bin").exists()
+
+
+_batch_pids: Path | None = None  # set before the workers fork: where each batch notes its pid
+_real_batch: Any = None
+
+
+def _noting_batch(*args: object, **kw: object) -> object:
+    assert _batch_pids is not None
+    (_batch_pids / str(os.getpid())).touch()
+    return _real_batch(*args, **kw)
+
+
+def test_many_files_go_to_worker_processes(project: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from envbuild.data import hashing
+
+    global _batch_pids, _real_batch
+    many = project / "many"
+    many.mkdir()
+    for i in range(300):
+        (many / f"f{i:04d}").write_bytes(os.urandom(64) + str(i).encode())
+    age(many)
+    monkeypatch.setattr(hashing, "BATCH_FILES", 16)
+    serial = service.scan(DataContext.open(project, workers=1), "many", rehash=True)
+    monkeypatch.setattr(hashing, "PARALLEL_MIN_FILES", 100)
+    _batch_pids, _real_batch = tmp_path / "pids", hashing._hash_batch
+    _batch_pids.mkdir()
+    monkeypatch.setattr(hashing, "_hash_batch", _noting_batch)
+    parallel = service.scan(DataContext.open(project, workers=2), "many", rehash=True)
+    assert parallel.digest == serial.digest and parallel.hashed == 300
+    assert parallel.hexdigests == serial.hexdigests
+    pids = {int(p.name) for p in _batch_pids.iterdir()}
+    assert pids and os.getpid() not in pids  # every batch ran in a worker process
