@@ -55,6 +55,8 @@ def unchanged(project: Path, paths: Sequence[str] = (), *,
         if ref is None:
             return None
         digest = ref["digest"]
+        if not digest.startswith("sha256:"):
+            return None  # a ref from DVC: its walk also depends on .dvcignore files (dvcignore.py)
         if cache.unchanged(project, path, ref["kind"], digest.partition(":")[0]) != digest:
             return None
         rows.append(state_row(path=path, state="ok", expected=digest, actual=digest,

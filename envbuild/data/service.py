@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.data.cache import ObjectCache, default_cache_root, dvc_fallback, lfs_fallback
+from envbuild.data.dvcignore import DvcIgnore
 from envbuild.data.errors import DataError
 from envbuild.data.hashing import NoProgress, Progress, hash_files
 from envbuild.data.imports import LFS_MAX_POINTER, parse_lfs_pointer
@@ -23,7 +24,7 @@ from envbuild.data.quick import state_row
 from envbuild.data.refs import DataRef, DataTable
 from envbuild.data.statcache import StatCache, lock_sig, now_ns
 from envbuild.data.tree import TreeEntry, parse_listing_for, render_dvc_listing, render_rows
-from envbuild.data.walk import Entry, project_path, walk
+from envbuild.data.walk import Entry, Ignore, project_path, walk
 from envbuild.errors import EnvbuildError, IntegrityError, LockError
 
 
@@ -34,9 +35,18 @@ class DataContext:
     progress: Progress = field(default_factory=NoProgress)
     workers: int | None = None
     stat: StatCache = field(init=False)
+    _dvcignore: DvcIgnore | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.stat = StatCache.load(self.project)
+
+    def ignore(self, algorithm: str) -> Ignore | None:
+        """What a walk leaves out: for md5 refs (imported from DVC), what DVC left out."""
+        if algorithm != "md5":
+            return None
+        if self._dvcignore is None:
+            self._dvcignore = DvcIgnore(self.project)
+        return self._dvcignore.ignored
 
     @classmethod
     def open(cls, project: Path, *, cache_root: Path | None = None,
@@ -87,7 +97,7 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
     recorded one gives the recorded digest without a look at any single file. With `store`,
     every file is also put in the cache (a file already cached and unchanged is not read).
     """
-    kind, walked = walk(ctx.project, rel)
+    kind, walked = walk(ctx.project, rel, ctx.ignore(algorithm))
     size = sum(e[1] for e in walked)
     if not rehash and not store:
         same = ctx.stat.root(rel, kind, walked, algorithm)
@@ -623,14 +633,19 @@ class ImportOutcome:
     bundle: str
 
 
-def _find_files(project: Path, names: Iterable[str], suffix: str) -> list[str]:
+def _find_files(project: Path, names: Iterable[str], suffix: str,
+                ignore: Ignore | None = None) -> list[str]:
     out = []
     for directory, dirs, files in os.walk(project):
+        rel_dir = Path(os.path.relpath(directory, project)).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
         dirs[:] = sorted(d for d in dirs if d not in (".git", ".dvc", ".envbuild", ".venv",
-                                                      "node_modules"))
+                                                      "node_modules")
+                         and not (ignore and ignore(prefix + d, True)))
         for name in files:
-            if name in names or (suffix and name.endswith(suffix)):
-                out.append(Path(os.path.relpath(os.path.join(directory, name), project)).as_posix())
+            if (name in names or (suffix and name.endswith(suffix))) and not (
+                    ignore and ignore(prefix + name, False)):
+                out.append(prefix + name)
     return sorted(out)
 
 
@@ -651,7 +666,7 @@ def import_dvc(ctx: DataContext, paths: Sequence[str] = (), *,
 
     lock, table = load_table(ctx.project)
     sources = ([project_path(ctx.project, p, cwd=cwd) for p in paths] if paths
-               else _find_files(ctx.project, ("dvc.lock",), ".dvc"))
+               else _find_files(ctx.project, ("dvc.lock",), ".dvc", ctx.ignore("md5")))
     if not sources:
         raise DataError("no .dvc files and no dvc.lock in the project", path=str(ctx.project),
                         hint="name them: `envbuild data import-dvc data.dvc`")

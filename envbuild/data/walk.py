@@ -17,6 +17,7 @@ import errno
 import os
 import stat as statmod
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 from envbuild.data.errors import DataError
@@ -27,6 +28,8 @@ _SPECIAL = "not a regular file or directory (a device, socket or FIFO)"
 # mtime_ns, inode, mode). A plain tuple: the stat cache stores and compares lists of them as they
 # are, and a walk of 20,000 files makes 20,000 of them.
 Entry = tuple[str, int, int, int, int]
+# Whether a project path (POSIX; is it a directory) is left out: DVC's .dvcignore for md5 refs.
+Ignore = Callable[[str, bool], bool]
 
 
 def entry_of(rel: str, st: os.stat_result) -> Entry:
@@ -70,12 +73,13 @@ def _follow(link: str, display: str, root_real: str) -> tuple[str, os.stat_resul
                         hint="") from None
 
 
-def walk(project: Path, rel: str) -> tuple[str, list[Entry]]:
+def walk(project: Path, rel: str, ignore: Ignore | None = None) -> tuple[str, list[Entry]]:
     """("file" | "dir", the files) of the project path `rel`. FileNotFoundError when absent.
 
     A file's one entry has the relative path ""; a directory's entries come in directory order
     (the tree digest sorts them). The file to open is `os.path.join(project, rel, entry[0])`:
     symlinked directories are walked through the link, so that path reaches the same file.
+    Paths `ignore` names are left out, and ignored directories are not entered.
     """
     root_real = os.path.realpath(project)
     top = os.path.join(os.path.abspath(project), rel)
@@ -104,12 +108,15 @@ def walk(project: Path, rel: str) -> tuple[str, list[Entry]]:
             with os.scandir(fd) as it:
                 for entry in it:
                     if entry.is_file(follow_symlinks=False):  # the listing's type: no syscall
-                        est = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
-                        append((prefix + entry.name, est.st_size, est.st_mtime_ns, est.st_ino,
-                                est.st_mode))
+                        if ignore is None or not ignore(f"{rel}/{prefix}{entry.name}", False):
+                            est = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
+                            append((prefix + entry.name, est.st_size, est.st_mtime_ns,
+                                    est.st_ino, est.st_mode))
                         continue
                     name = prefix + entry.name
                     path = os.path.join(directory, entry.name)
+                    if ignore is not None and ignore(f"{rel}/{name}", entry.is_dir()):
+                        continue
                     if entry.is_dir(follow_symlinks=False):
                         dst = entry.stat(follow_symlinks=False)
                         stack.append((path, name + "/", above | {(dst.st_dev, dst.st_ino)}))

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
+from envbuild.data.service import DataContext, scan
 from tests.lockfiles import write_placeholder_lock
 
 pytestmark = pytest.mark.integration
@@ -91,3 +93,55 @@ def test_data_add_re_pins_an_imported_path_by_sha256(dvc_repo: Path) -> None:
     added = json.loads(envbuild(dvc_repo, "add", "data/raw", "--json").stdout)
     (ref,) = added["refs"]
     assert ref["digest"].startswith("sha256:") and ref["source"] == "envbuild"
+
+
+def test_dvcignore_is_honoured_as_dvc_applies_it(tmp_path: Path, tool: Callable[[str], str],
+                                                 ) -> None:
+    dvc, git = tool("dvc"), tool("git")
+    p = tmp_path / "repo"
+    raw = p / "data" / "raw"
+    for d in ("sub", "cache", ".hg", ".git"):
+        (raw / d).mkdir(parents=True)
+    (p / "vendor").mkdir()
+    run([git, "init", "-q"], p)
+    run([dvc, "init", "-q"], p)
+    run([dvc, "config", "core.analytics", "false"], p)
+    files = {"a.csv": "a", "b.tmp": "ignored", "keep.tmp": "re-included", "cache/x.bin": "ignored",
+             "sub/c.txt": "c", "sub/local.txt": "ignored by data/.dvcignore",
+             ".hg/h": "always ignored", ".git/HEAD": "always ignored"}
+    for name, text in files.items():
+        (raw / name).write_text(text)
+    (p / ".dvcignore").write_text("# gitignore syntax\n*.tmp\ncache/\n!keep.tmp\nvendor/\n")
+    (p / "data" / ".dvcignore").write_text("local.txt\n")
+    run([dvc, "add", "-q", "data/raw"], p)
+    dvc_out = yaml.safe_load((p / "data" / "raw.dvc").read_text())["outs"][0]
+    md5 = dvc_out["md5"]
+    listing = json.loads(next((p / ".dvc" / "cache").rglob(md5.removesuffix(".dir")[2:] + ".dir"))
+                         .read_text())
+    assert {e["relpath"] for e in listing} == {"a.csv", "keep.tmp", "sub/c.txt"}  # DVC's view
+    # A .dvc file inside an ignored directory is not part of the DVC project: not imported.
+    shutil.copy(p / "data" / "raw.dvc", p / "vendor" / "raw.dvc")
+    write_placeholder_lock(p)
+
+    imported = json.loads(envbuild(p, "import-dvc", "--json").stdout)
+    (ref,) = imported["refs"]
+    assert (ref["path"], ref["digest"], ref["files"]) == ("data/raw", "md5:" + md5[:32], 3)
+    ctx = DataContext.open(p, cache_root=tmp_path / "cache")
+    scanned = scan(ctx, "data/raw", "md5", rehash=True)
+    assert scanned.digest == ref["digest"] and scanned.files == 3
+    assert {e.path for e in scanned.entries} == {"a.csv", "keep.tmp", "sub/c.txt"}
+
+    assert json.loads(envbuild(p, "verify", "--json").stdout)["ok"] is True
+    (raw / "new.tmp").write_text("ignored, so no change")
+    assert json.loads(envbuild(p, "verify", "--json").stdout)["ok"] is True
+    (raw / "keep.tmp").write_text("changed")
+    failed = envbuild(p, "verify", "--json", check=False)
+    assert failed.returncode == 7
+    (bad,) = json.loads(failed.stdout)["refs"]
+    assert bad["changes"] == [{"path": "data/raw/keep.tmp", "change": "modified"}]
+
+    # checkout restores the tracked file from DVC's cache and leaves ignored files alone.
+    envbuild(p, "checkout", "--force")
+    assert (raw / "keep.tmp").read_text() == "re-included"
+    assert (raw / "b.tmp").read_text() == "ignored" and (raw / "new.tmp").exists()
+    assert json.loads(envbuild(p, "status", "--json").stdout)["ok"] is True

@@ -17,6 +17,7 @@ import pytest
 from envbuild.cli.main import main
 from envbuild.data import quick, service
 from envbuild.data.cache import ObjectCache
+from envbuild.data.dvcignore import DvcIgnore
 from envbuild.data.service import DataContext
 from envbuild.data.statcache import STAT_CACHE, StatCache
 from envbuild.data.walk import unchanged, walk
@@ -200,3 +201,19 @@ def test_many_files_go_to_worker_processes(project: Path, tmp_path: Path,
     assert parallel.hexdigests == serial.hexdigests
     pids = {int(p.name) for p in _batch_pids.iterdir()}
     assert pids and os.getpid() not in pids  # every batch ran in a worker process
+
+
+def test_dvcignore_rules(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / ".dvc").mkdir(parents=True)
+    (root / "proj" / "data").mkdir(parents=True)
+    (root / ".dvcignore").write_text("# comment\n*.log\n!keep.log\nscratch/\n")
+    (root / "proj" / "data" / ".dvcignore").write_text("keep.log\n")
+    ignore = DvcIgnore(root / "proj")
+    assert ignore.ignored("data/x.log", False) and not ignore.ignored("keep.log", False)
+    assert ignore.ignored("data/keep.log", False)  # the deeper file has the last word
+    assert ignore.ignored("data/scratch", True) and not ignore.ignored("data/scratch", False)
+    assert ignore.ignored("data/.git", False) and ignore.ignored("data/.dvc", True)
+    assert not ignore.ignored("data/x.csv", False)
+    plain = DvcIgnore(tmp_path / "elsewhere")  # no .dvcignore anywhere: only DVC's defaults
+    assert plain.ignored(".git", True) and not plain.ignored("a.log", False)
