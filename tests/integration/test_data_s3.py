@@ -158,3 +158,72 @@ def test_unreachable_s3_is_a_network_error(project: Path, tmp_path: Path,
     proc = envbuild(project, cache, "push", "--remote", "s3://nobucket/x", check=False)
     assert proc.returncode == 8, proc.stderr
     assert proc.stderr.count("error: ") == 1
+
+
+def dvc_project(tmp_path: Path, tool: Callable[[str], str]) -> Path:
+    """A project whose data real `dvc add` pinned (md5), imported as envbuild refs."""
+    p = tmp_path / "dvcproj"
+    (p / "data" / "raw" / "sub").mkdir(parents=True)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    for argv in (["git", "init", "-q"], [tool("dvc"), "init", "-q"]):
+        subprocess.run(argv, cwd=p, check=True, env=env, capture_output=True)
+    for i in range(12):
+        (p / "data" / "raw" / f"f{i:02d}.bin").write_bytes(os.urandom(500 + i))
+    (p / "data" / "raw" / "sub" / "labels.csv").write_text("id,label\n1,0\n")
+    (p / "model.pkl").write_bytes(os.urandom(200_000))
+    subprocess.run([tool("dvc"), "add", "-q", "data/raw", "model.pkl"], cwd=p, check=True,
+                   env=env, capture_output=True)
+    write_placeholder_lock(p)
+    return p
+
+
+@pytest.mark.parametrize("kind", ["s3", "dir"])
+def test_md5_refs_from_dvc_push_wipe_pull_checkout(kind: str, tmp_path: Path,
+                                                   tool: Callable[[str], str],
+                                                   request: pytest.FixtureRequest) -> None:
+    if kind == "s3":
+        request.getfixturevalue("s3_env")
+        bucket = f"envbuild-md5-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+        make_bucket(bucket)
+        url = f"s3://{bucket}/dvc"
+    else:
+        url = (tmp_path / "remote").as_uri()
+    p = dvc_project(tmp_path, tool)
+    cache = tmp_path / "cache"
+    refs = json.loads(envbuild(p, cache, "import-dvc", "--json").stdout)["refs"]
+    assert {r["digest"].split(":")[0] for r in refs} == {"md5"}
+    before = {str(f.relative_to(p)): f.read_bytes()
+              for f in sorted((p / "data").rglob("*")) + [p / "model.pkl"] if f.is_file()
+              and f.suffix != ".dvc" and f.name != ".gitignore"}
+
+    # Pushed straight from DVC's cache (.dvc/cache), checked by md5 on the way out.
+    pushed = json.loads(envbuild(p, cache, "push", "--remote", url, "--json").stdout)
+    assert pushed["objects"] == 15  # 13 files, the .dir listing, model.pkl
+
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(p / ".dvc" / "cache")
+    shutil.rmtree(p / "data" / "raw")
+    (p / "model.pkl").unlink()
+    assert envbuild(p, cache, "checkout", check=False).returncode != 0  # nothing to take it from
+    pulled = json.loads(envbuild(p, cache, "pull", "--remote", url, "--json").stdout)
+    assert pulled["objects"] == 15
+    envbuild(p, cache, "checkout")
+    after = {name: (p / name).read_bytes() for name in before}
+    assert after == before
+    verify = json.loads(envbuild(p, cache, "verify", "--json").stdout)
+    assert verify["ok"] is True and verify["hashed"] == 14  # every file re-read, checked by md5
+
+    # A corrupted remote object (the md5 of one file) is refused and never enters the cache.
+    model = next(r for r in refs if r["path"] == "model.pkl")["digest"].split(":")[1]
+    if kind == "s3":
+        import boto3
+
+        boto3.client("s3").put_object(Bucket=bucket, Key=f"dvc/md5/{model[:2]}/{model[2:]}",
+                                      Body=b"tampered")
+    else:
+        (tmp_path / "remote" / "md5" / model[:2] / model[2:]).write_bytes(b"tampered")
+    shutil.rmtree(cache)
+    bad = envbuild(p, cache, "pull", "--remote", url, "model.pkl", check=False)
+    assert bad.returncode == 7, bad.stderr
+    assert "corrupt" in bad.stderr and model[2:] in bad.stderr
+    assert not (cache / "md5" / model[:2] / model[2:]).exists()
