@@ -41,6 +41,7 @@ def churn(tmp_path: Path) -> Path:
 
     project = tmp_path / "churn"
     shutil.copytree(CHURN / "app", project / "app")
+    shutil.copytree(CHURN / "data", project / "data")  # the spec's [data] paths must exist
     shutil.copy(CHURN / "requirements.in", project / "requirements.in")
     spec = tomlkit.parse((CHURN / "envbuild.toml").read_text())
     assert "model" in spec  # if the example drops its model, drop this fixture's edit too
