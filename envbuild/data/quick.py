@@ -4,10 +4,10 @@ A no-change status of 20,000 files should cost about what a bare `os.walk` + `os
 costs. So this path imports no TOML parser, no dataclasses and no hashing: it takes the lock's
 [data] table from the stat cache (valid while envbuild.lock keeps its size, mtime and inode),
 and walks each ref comparing every file's stat with the recorded one as it goes
-(walk.unchanged), stopping at the first difference. Anything
-it cannot answer that way (a changed or new file, a ref never scanned, a path inside a ref, an
-unreadable stat cache) returns None, and the full `service.check` runs instead: this is only a
-shortcut to the same answer.
+(walk.unchanged), stopping at the first difference. Anything it cannot answer that way (a
+changed or new file, a ref never scanned, a path inside a ref, a ref from DVC, an unreadable
+stat cache) returns None, and the full `service.check` runs instead: this is only a shortcut to
+the same answer.
 """
 
 from __future__ import annotations

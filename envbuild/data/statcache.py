@@ -3,10 +3,10 @@
 Lives in the project at `.envbuild/stat-cache` (the directory carries its own `.gitignore`),
 outside the lock: it only saves work. A missing, corrupt, foreign or concurrently overwritten
 stat cache costs a re-hash, never a wrong answer:
-- one record per walked root (a ref's path): its walk as it was (`walk.Entry` tuples, in
-  directory order), the digest of every file by algorithm, and the root's digest. A no-change
-  `data status` compares the new walk with the recorded one as two lists (one C-level
-  comparison, no per-file Python) and, when they are equal, takes the recorded digest;
+- one record per walked root (a ref's path): its walk as it was (each file's relative path,
+  size, mtime, inode and mode, in directory order), the digest of every file by algorithm, and
+  the root's digest. When a new walk equals the recorded one, the recorded digest is the answer
+  (a no-change `data status` checks that as it walks, walk.unchanged, without building the walk);
 - when they differ, files are looked up one by one by relative path and full stat;
 - a file modified in the same clock tick as it was hashed would keep its mtime, so a digest is
   only kept when the file's mtime is older than RACY_NS before the hash started (git's "racily
@@ -14,10 +14,10 @@ stat cache costs a re-hash, never a wrong answer:
 - the lock's [data] table is kept too, keyed by the lock file's size, mtime and inode (same racy
   rule), so a no-change status does not parse envbuild.lock (nor import a TOML parser).
 
-Format: a header line naming this format and the envbuild, Python and marshal versions, then the
-CRC-32 of the rest and `marshal` data (marshal is the fastest loader in the standard library; it must
-only read what this Python wrote, and the checksum keeps a torn or damaged file from reaching it).
-It is written to a temp file and renamed, without fsync: after a crash it is at worst stale or
+Format: a header line naming this format and the envbuild, Python and marshal versions, the
+CRC-32 of the rest, then `marshal` data (the fastest loader in the standard library; it must only
+read what this Python wrote, and the checksum keeps a torn or damaged file from reaching it). It
+is written to a temp file and renamed, without fsync: after a crash it is at worst stale or
 torn, and then ignored.
 """
 
