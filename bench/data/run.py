@@ -14,15 +14,25 @@ once before timing), whole commands timed from process start to exit:
     envbuild data verify big/big.bin        re-hash only (page-aligned buffer)
     envbuild data add big/big.bin           hash + store in the cache (empty cache), + lock write
     dvc add big/big.bin                     md5 + copy into .dvc/cache (empty cache)
+    dd if=FILE of=COPY bs=1M                the disk's write cost for the same bytes
   many small files (--small-files, default 20,000 of 4 to 64 KiB in 100 directories):
     python lstat walk                       os.walk + os.lstat of every file (interpreter start incl.)
     python hashlib loop                     sha256 of every file, one process (hashlib.file_digest)
     envbuild data verify small              re-hash, worker processes
     envbuild data add small                 hash + store (empty cache)
     dvc add small                           (empty cache)
+    cp -r small COPY                        the disk's cost of writing the same 20,000 files
   nothing changed (both paths pinned, stat caches warm):
     envbuild data status                    stat cache: no file is read
     dvc status
+
+Every write-heavy command starts on a quiet disk: `sync`, then a probe (create 200 empty files)
+until it runs fast (at most 60 s). Without that, deleting a previous run's cache (the file system
+discards freed blocks for tens of seconds here) or flushing its dirty pages made the next command
+several times slower, whichever tool it was. For the same reason nothing is deleted between timed
+runs: each run of each tool gets a new cache directory (DVC: also a new site cache dir, where
+DVC 3 keeps its hash state, so that a second `dvc add` does not skip hashing), all removed at
+the end.
 
 Writes raw numbers to bench/out/data.json and replaces only the `## data` section of
 bench/RESULTS.md. Needs openssl, sha256sum and dvc (the venv's, from the test extra).
@@ -113,6 +123,25 @@ def make_data(root: Path, big_mib: int, small_files: int) -> dict[str, int]:
     return {"big_bytes": big.stat().st_size, "small_bytes": total, "small_files": small_files}
 
 
+def settle(probe_dir: Path, limit_s: float = 60.0) -> float:
+    """sync, then wait until creating 200 empty files takes under 20 ms; the seconds waited."""
+    start = time.monotonic()
+    os.sync()
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        t = time.perf_counter()
+        names = [probe_dir / f"p{i}" for i in range(200)]
+        for name in names:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644))
+        took = time.perf_counter() - t
+        for name in names:
+            name.unlink()
+        waited = time.monotonic() - start
+        if took < 0.020 or waited > limit_s:
+            return waited
+        time.sleep(0.5)
+
+
 def write_lock(project: Path) -> None:
     sys.path.insert(0, str(REPO))
     from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, render_lock
@@ -132,26 +161,36 @@ class Bench:
     def __init__(self, tmp: Path, runs: int, dvc_runs: int) -> None:
         self.tmp, self.runs, self.dvc_runs = tmp, runs, dvc_runs
         self.project = tmp / "project"
-        self.cache = tmp / "envbuild-cache"
         self.envbuild, self.dvc = tool("envbuild"), tool("dvc")
         self.times: dict[str, list[float]] = {}
-        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ENVBUILD_CACHE": str(self.cache)}
+        self.settled: list[float] = []
+        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+        self.count = 0
 
     def record(self, name: str, seconds: float) -> None:
         self.times.setdefault(name, []).append(seconds)
         log(f"{name}: {seconds:.3f} s")
 
+    def fresh(self, name: str) -> Path:
+        """A new, empty directory under the temp dir (nothing is deleted between timed runs)."""
+        self.count += 1
+        return self.tmp / f"{name}-{self.count}"
+
+    def settle(self) -> None:
+        self.settled.append(settle(self.tmp / "probe"))
+
     def eb(self, *args: str) -> list[str]:
         return [self.envbuild, "-C", str(self.project), "data", *args]
 
     def reset_envbuild(self) -> None:
-        shutil.rmtree(self.cache, ignore_errors=True)
-        shutil.rmtree(self.project / ".envbuild", ignore_errors=True)
+        self.env["ENVBUILD_CACHE"] = str(self.fresh("envbuild-cache"))
+        shutil.rmtree(self.project / ".envbuild", ignore_errors=True)  # one small file
         write_lock(self.project)
 
     def reset_dvc(self) -> None:
-        shutil.rmtree(self.project / ".dvc" / "cache", ignore_errors=True)
-        shutil.rmtree(self.project / ".dvc" / "tmp", ignore_errors=True)
+        for key, name in (("cache.dir", "dvc-cache"), ("core.site_cache_dir", "dvc-site")):
+            subprocess.run([self.dvc, "config", "--local", key, str(self.fresh(name))],
+                           cwd=self.project, check=True, env=self.env)
         for name in ("big/big.bin.dvc", "small.dvc", "big/.gitignore", ".gitignore"):
             (self.project / name).unlink(missing_ok=True)
 
@@ -172,24 +211,40 @@ class Bench:
             self.record("hashlib-loop", timed([py, "-c", HASH_LOOP, str(p / "small")], p))
         self.record("sha256sum", timed(["sha256sum", big], p))  # 0.18 GB/s: once is enough
         for _ in range(self.runs):
+            self.settle()
+            self.record("dd-big", timed(["dd", f"if={big}", f"of={self.fresh('dd')}", "bs=1M"],
+                                        p))
+            self.settle()
+            self.record("cp-small", timed(["cp", "-r", str(p / "small"), str(self.fresh("cp"))],
+                                          p))
+        for _ in range(self.runs):
             self.reset_envbuild()
+            self.settle()
             self.record("envbuild-add-big", timed(self.eb("add", "big/big.bin"), p, self.env))
+            self.settle()
             self.record("envbuild-add-small", timed(self.eb("add", "small"), p, self.env))
             self.record("envbuild-verify-big", timed(self.eb("verify", "big/big.bin"), p,
                                                      self.env))
             self.record("envbuild-verify-small", timed(self.eb("verify", "small"), p, self.env))
             self.reset_envbuild()
+            self.settle()
             self.record("envbuild-add-big-hardlink",
                         timed(self.eb("add", "--link", "hardlink", "big/big.bin"), p, self.env))
+            self.settle()
             self.record("envbuild-add-small-hardlink",
                         timed(self.eb("add", "--link", "hardlink", "small"), p, self.env))
+        # The stat cache keeps nothing written within its racy window (2 s, statcache.py): a
+        # status run the instant after `data add` hashes again. Wait as a later status would.
+        time.sleep(2.5)
         timed(self.eb("status"), p, self.env)  # the stat cache as a later status finds it
         for _ in range(self.runs):
             self.record("envbuild-status", timed(self.eb("status"), p, self.env))
             self.record("envbuild-status-small", timed(self.eb("status", "small"), p, self.env))
         for _ in range(self.dvc_runs):
             self.reset_dvc()
+            self.settle()
             self.record("dvc-add-big", timed([self.dvc, "add", "-q", "big/big.bin"], p, self.env))
+            self.settle()
             self.record("dvc-add-small", timed([self.dvc, "add", "-q", "small"], p, self.env))
         timed([self.dvc, "status", "-q"], p, self.env)
         for _ in range(self.runs):
@@ -205,7 +260,7 @@ def summarize(times: dict[str, list[float]], sizes: dict[str, int]) -> dict[str,
     big, _small = sizes["big_bytes"], sizes["small_bytes"]
     rate = {k: big / m[k] / GB for k in ("cat", "openssl", "sha256sum", "envbuild-verify-big",
                                           "envbuild-add-big", "envbuild-add-big-hardlink",
-                                          "dvc-add-big")}
+                                          "dvc-add-big", "dd-big")}
     baseline = m["lstat-walk"]  # a subprocess: interpreter start + the walk
     rows = [
         ("large file: envbuild verify throughput (GB/s)", rate["envbuild-verify-big"],
@@ -226,6 +281,12 @@ def summarize(times: dict[str, list[float]], sizes: dict[str, int]) -> dict[str,
          m["dvc-add-small"] / m["envbuild-add-small-hardlink"] >= 10),
         ("large file: dvc add / envbuild data add --link hardlink (time)", m["dvc-add-big"]
          / m["envbuild-add-big-hardlink"], "", None),
+        ("20k files: envbuild data add / cp -r of the same files (time; the write floor)",
+         m["envbuild-add-small"] / m["cp-small"], "", None),
+        ("20k files: dvc add / cp -r of the same files (time)", m["dvc-add-small"]
+         / m["cp-small"], "", None),
+        ("large file: envbuild data add / dd of the same file (time)", m["envbuild-add-big"]
+         / m["dd-big"], "", None),
         ("20k files: hashlib loop (1 process) / envbuild verify (time)", m["hashlib-loop"]
          / m["envbuild-verify-small"], "", None),
         ("20k files: envbuild verify / lstat walk (time)", m["envbuild-verify-small"]
@@ -252,6 +313,10 @@ def render(data: dict) -> str:
         "",
         (f"- date: {data['date']}; machine: {mach['nproc']} CPUs, {mach['os']}, Python "
         f"{mach['python']}, {mach['dvc']}, {mach['openssl']}; envbuild at {mach['git']}"),
+        (f"- load average (1 min, this machine has {mach['nproc']} CPUs): {mach['load']} when the "
+        f"run started, {mach['load_after']} when it ended; before each write-heavy command the "
+        f"disk was let settle (sync, then a file-creation probe): waits of "
+        f"{min(data['settled']):.1f} to {max(data['settled']):.1f} s"),
         (f"- data: one file of {s['big_bytes'] / 2**30:.2f} GiB (random bytes); {n_small} files of "
         f"4 to 64 KiB ({s['small_bytes'] / GB:.2f} GB) in 100 directories; page cache warm; "
         f"median of {data['runs']} runs ({data['dvc_runs']} for dvc add, 1 for sha256sum)"),
@@ -264,7 +329,8 @@ def render(data: dict) -> str:
                        ("envbuild-verify-big", "`envbuild data verify` (re-hash)"),
                        ("envbuild-add-big", "`envbuild data add` (hash + copy into the cache)"),
                        ("envbuild-add-big-hardlink", "`envbuild data add --link hardlink`"),
-                       ("dvc-add-big", "`dvc add` (md5 + copy into its cache)")):
+                       ("dvc-add-big", "`dvc add` (md5 + copy into its cache)"),
+                       ("dd-big", "`dd` of the file to a new file (the disk's write cost)")):
         lines.append(f"| {label} | {m[key]:.2f} | {r[key]:.2f} |")
     lines += ["", f"| {n_small} small files | seconds |", "|---|---:|"]
     for key, label in (("python-start", "`python -c pass` (interpreter start)"),
@@ -275,6 +341,7 @@ def render(data: dict) -> str:
                        ("envbuild-add-small-hardlink",
                         "`envbuild data add --link hardlink small` (hash + link)"),
                        ("dvc-add-small", "`dvc add small`"),
+                       ("cp-small", "`cp -r small` to a new directory (the disk's write cost)"),
                        ("envbuild-status-small", "`envbuild data status small`, nothing changed"),
                        ("envbuild-status", "`envbuild data status` (both refs), nothing changed"),
                        ("dvc-status", "`dvc status` (both), nothing changed")):
@@ -285,8 +352,12 @@ def render(data: dict) -> str:
         lines.append(f"| {row['name']} | {row['value']:.2f} | {row['target']} | {met} |")
     lines += ["", ("Notes: every command is a whole process (interpreter start included); "
               "`envbuild data add` also stores each object in its cache (a copy on this ext4: no "
-              "reflinks) and rewrites envbuild.lock, as `dvc add` copies into `.dvc/cache`. The "
-              "no-change status reads no file: the stat cache (size, mtime, inode, mode) answers.")]
+              "reflinks) and rewrites envbuild.lock, as `dvc add` copies into `.dvc/cache`; "
+              "`--link hardlink` links each file into the cache instead (no copy), as DVC's "
+              "`cache.type hardlink` does. Each run of each tool starts with an empty cache in "
+              "a new directory on a settled disk (see bench/data/run.py). The no-change status "
+              "reads no file and no TOML: the stat cache (size, mtime, inode, mode of every "
+              "file, and the lock's [data] table) answers.")]
     return "\n".join(lines) + "\n"
 
 
@@ -318,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         project.mkdir()
         log(f"writing {args.big_mib} MiB and {args.small_files} small files")
         sizes = make_data(project, args.big_mib, args.small_files)
+        settle(tmp / "probe")
         bench = Bench(tmp, args.runs, args.dvc_runs)
         load = f"{os.getloadavg()[0]:.1f}"
         bench.run()
@@ -325,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         dirty = version(["git", "-C", str(REPO), "status", "--porcelain", "envbuild/data"])
         data = {
             "date": dt.date.today().isoformat(), "runs": args.runs, "dvc_runs": args.dvc_runs,
-            "sizes": sizes, "times": bench.times,
+            "sizes": sizes, "times": bench.times, "settled": bench.settled,
             "summary": summarize(bench.times, sizes),
             "machine": {"nproc": os.cpu_count(), "os": platform.platform(),
                         "python": platform.python_version(),
