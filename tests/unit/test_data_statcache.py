@@ -6,6 +6,7 @@ The shortcut must give exactly the full check's answer whenever it answers, and 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -18,6 +19,7 @@ from envbuild.cli.main import main
 from envbuild.data import quick, service
 from envbuild.data.cache import ObjectCache
 from envbuild.data.dvcignore import DvcIgnore
+from envbuild.data.errors import DataError
 from envbuild.data.service import DataContext
 from envbuild.data.statcache import STAT_CACHE, StatCache
 from envbuild.data.walk import unchanged, walk
@@ -217,3 +219,38 @@ def test_dvcignore_rules(tmp_path: Path) -> None:
     assert not ignore.ignored("data/x.csv", False)
     plain = DvcIgnore(tmp_path / "elsewhere")  # no .dvcignore anywhere: only DVC's defaults
     assert plain.ignored(".git", True) and not plain.ignored("a.log", False)
+
+
+def test_big_files_read_ahead_in_a_second_thread(project: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from envbuild.data import hashing
+
+    monkeypatch.setattr(hashing, "BIG_FILE", 1 << 20)  # the read-ahead path from 1 MiB on
+    big = project / "big.bin"
+    data = os.urandom(5 * hashing.BUFFER_SIZE + 12345)
+    big.write_bytes(data)
+    cache = ObjectCache(Path(os.environ["ENVBUILD_CACHE"]))
+    seen: list[int] = []
+    fh = cache.store_file(str(big), on_bytes=seen.append)
+    assert fh.hexdigest == hashlib.sha256(data).hexdigest() and sum(seen) == len(data)
+    assert len(seen) == 6  # block by block, in order: the stored bytes are the file's
+    assert cache.verified("sha256", fh.hexdigest).read_bytes() == data
+
+    def grow(_: int) -> None:  # a writer appending while the file is read
+        with open(big, "ab") as f:
+            f.write(b"more")
+
+    with pytest.raises(DataError, match="changed while it was hashed"):
+        hashing.hash_file(str(big), on_bytes=grow)
+    big.write_bytes(data[::-1])
+    with monkeypatch.context() as patch:  # the cache's disk fills up halfway: the reader stops
+        patch.setattr("envbuild.data.cache.os.write",
+                      lambda fd, b: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+        with pytest.raises(DataError, match="disk full"):
+            cache.store_file(str(big))
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "envbuild-read-ahead"]
+    assert not list((cache.root / "tmp").iterdir())
