@@ -203,30 +203,36 @@ class ObjectCache:
 
         The object and the working file are then one inode: both become read-only (write bits
         off, as DVC's hardlink mode does), and an edit in place would change the object too
-        (it is verified on every read, so it would be refused, not used). Falls back to a copy
-        across file systems, or when the file changed between the hash and the link.
+        (it is verified on every read, so it would be refused, not used). No temp name: the
+        link itself makes the complete file appear under the object's name at once; a file
+        that changed between the hash and the link is unlinked again and copied instead (as
+        across file systems), so the name never keeps bytes other than its own.
         """
         fh = hash_file(src, algorithm, display=display or src, on_bytes=on_bytes)
-        if _size_is(self._own(algorithm, fh.hexdigest), fh.stat.size):
+        target = self._own(algorithm, fh.hexdigest)
+        if _size_is(target, fh.stat.size):
             return fh
-        tmp = ""
         try:
-            self._mkdir(f"{self._base}/tmp")
-            tmp = self._temp_name()
-            os.link(src, tmp)
-            st = os.lstat(tmp)
+            os.chmod(src, fh.stat.mode & 0o555)  # read-only before it is the object
+            try:
+                self._mkdir(f"{self._base}/{algorithm}/{fh.hexdigest[:2]}")
+                os.link(src, target)
+            except OSError:
+                os.chmod(src, fh.stat.mode)  # not linked: the working file stays as it was
+                raise
+            st = os.lstat(target)
             if (st.st_ino, st.st_size, st.st_mtime_ns) != (fh.stat.ino, fh.stat.size,
                                                             fh.stat.mtime_ns):
+                _unlink(target)
+                if st.st_ino == fh.stat.ino:  # edited in place: give it its mode back
+                    os.chmod(src, fh.stat.mode)
                 raise OSError(errno.ESTALE, "changed since it was hashed")
-            os.chmod(tmp, st.st_mode & 0o555)
-            self._commit(tmp, algorithm, fh.hexdigest)
-            # The working file is that inode: its new mode is what the stat cache must see.
-            mode = statmod.S_IFMT(st.st_mode) | (st.st_mode & 0o555)
-            return FileHash(fh.hexdigest, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, mode))
+        except FileExistsError:
+            return fh  # another process stored it meanwhile (its bytes are checked on read)
         except OSError:
-            if tmp:
-                _unlink(tmp)
             return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
+        # The working file is that inode: its new mode is what the stat cache must see.
+        return FileHash(fh.hexdigest, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode))
 
     def store_bytes(self, data: bytes, algorithm: str, name: str) -> None:
         if _size_is(self._own(algorithm, name), len(data)):

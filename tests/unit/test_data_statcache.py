@@ -254,3 +254,27 @@ def test_big_files_read_ahead_in_a_second_thread(project: Path,
 
     assert not [t for t in threading.enumerate() if t.name == "envbuild-read-ahead"]
     assert not list((cache.root / "tmp").iterdir())
+
+
+def test_a_file_edited_between_hash_and_hard_link_is_not_stored(project: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 ) -> None:
+    from envbuild.data import hashing
+
+    src = project / "model.bin"
+    real = hashing.hash_file
+
+    def hash_then_edit(path: str, *args: Any, **kw: Any) -> Any:
+        fh = real(path, *args, **kw)
+        if path == str(src) and "sink" not in kw:  # the hash before the link, not the copy's
+            with open(src, "ab") as f:
+                f.write(b"edited after the hash")
+        return fh
+
+    monkeypatch.setattr("envbuild.data.cache.hash_file", hash_then_edit)
+    cache = ObjectCache(Path(os.environ["ENVBUILD_CACHE"]))
+    with pytest.raises(IntegrityError, match="is not the expected") as info:
+        cache.store_link(str(src))
+    assert "changed" in info.value.hint
+    assert not list(cache.root.rglob("*/??/*"))  # nothing stored under any name
+    assert src.stat().st_mode & 0o200  # not linked, so not made read-only
