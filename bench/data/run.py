@@ -13,26 +13,28 @@ once before timing), whole commands timed from process start to exit:
     openssl dgst -sha256 FILE, sha256sum FILE
     envbuild data verify big/big.bin        re-hash only (page-aligned buffer)
     envbuild data add big/big.bin           hash + store in the cache (empty cache), + lock write
+    envbuild data add --link hardlink ...   hash + hard-link into the cache (no copy)
     dvc add big/big.bin                     md5 + copy into .dvc/cache (empty cache)
     dd if=FILE of=COPY bs=1M                the disk's write cost for the same bytes
   many small files (--small-files, default 20,000 of 4 to 64 KiB in 100 directories):
     python lstat walk                       os.walk + os.lstat of every file (interpreter start incl.)
     python hashlib loop                     sha256 of every file, one process (hashlib.file_digest)
     envbuild data verify small              re-hash, worker processes
-    envbuild data add small                 hash + store (empty cache)
+    envbuild data add small                 hash + store (empty cache); and with --link hardlink
     dvc add small                           (empty cache)
     cp -r small COPY                        the disk's cost of writing the same 20,000 files
   nothing changed (both paths pinned, stat caches warm):
     envbuild data status                    stat cache: no file is read
     dvc status
 
-Every write-heavy command starts on a quiet disk: `sync`, then a probe (create 200 empty files)
-until it runs fast (at most 60 s). Without that, deleting a previous run's cache (the file system
+Every write-heavy command starts on a quiet disk: `sync`, then a probe (create 100 empty files)
+until it runs fast (at most 30 s). Without that, deleting a previous run's cache (the file system
 discards freed blocks for tens of seconds here) or flushing its dirty pages made the next command
 several times slower, whichever tool it was. For the same reason nothing is deleted between timed
 runs: each run of each tool gets a new cache directory (DVC: also a new site cache dir, where
 DVC 3 keeps its hash state, so that a second `dvc add` does not skip hashing), all removed at
-the end.
+the end. The writing commands run in turn, run by run (dd, cp, dvc, envbuild; again), so that
+the disk's drift over the run hits every tool alike.
 
 Writes raw numbers to bench/out/data.json and replaces only the `## data` section of
 bench/RESULTS.md. Needs openssl, sha256sum and dvc (the venv's, from the test extra).
@@ -123,21 +125,24 @@ def make_data(root: Path, big_mib: int, small_files: int) -> dict[str, int]:
     return {"big_bytes": big.stat().st_size, "small_bytes": total, "small_files": small_files}
 
 
-def settle(probe_dir: Path, limit_s: float = 60.0) -> float:
-    """sync, then wait until creating 200 empty files takes under 20 ms; the seconds waited."""
+def settle(probe_dir: Path, limit_s: float = 30.0) -> float:
+    """sync, then wait until creating 100 empty files takes under 10 ms; the seconds waited.
+
+    Each probe writes into a new directory and deletes nothing: on this disk deleting files makes
+    the next creations slower for a while, so a probe that cleaned up after itself would measure
+    its own cleaning. The probe directories go with the temp dir at the end.
+    """
     start = time.monotonic()
     os.sync()
-    probe_dir.mkdir(parents=True, exist_ok=True)
     while True:
+        directory = probe_dir / str(time.monotonic_ns())
+        directory.mkdir(parents=True)
         t = time.perf_counter()
-        names = [probe_dir / f"p{i}" for i in range(200)]
-        for name in names:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644))
+        for i in range(100):
+            os.close(os.open(directory / str(i), os.O_WRONLY | os.O_CREAT, 0o644))
         took = time.perf_counter() - t
-        for name in names:
-            name.unlink()
         waited = time.monotonic() - start
-        if took < 0.020 or waited > limit_s:
+        if took < 0.010 or waited > limit_s:
             return waited
         time.sleep(0.5)
 
@@ -194,6 +199,23 @@ class Bench:
         for name in ("big/big.bin.dvc", "small.dvc", "big/.gitignore", ".gitignore"):
             (self.project / name).unlink(missing_ok=True)
 
+    def run_envbuild(self) -> None:
+        p = self.project
+        self.reset_envbuild()
+        self.settle()
+        self.record("envbuild-add-big", timed(self.eb("add", "big/big.bin"), p, self.env))
+        self.settle()
+        self.record("envbuild-add-small", timed(self.eb("add", "small"), p, self.env))
+        self.record("envbuild-verify-big", timed(self.eb("verify", "big/big.bin"), p, self.env))
+        self.record("envbuild-verify-small", timed(self.eb("verify", "small"), p, self.env))
+        self.reset_envbuild()
+        self.settle()
+        self.record("envbuild-add-big-hardlink",
+                    timed(self.eb("add", "--link", "hardlink", "big/big.bin"), p, self.env))
+        self.settle()
+        self.record("envbuild-add-small-hardlink",
+                    timed(self.eb("add", "--link", "hardlink", "small"), p, self.env))
+
     def run(self) -> None:
         p, py = self.project, sys.executable
         subprocess.run(["git", "init", "-q"], cwd=p, check=True)
@@ -210,29 +232,26 @@ class Bench:
             self.record("lstat-walk", timed([py, "-c", WALK, str(p / "small")], p))
             self.record("hashlib-loop", timed([py, "-c", HASH_LOOP, str(p / "small")], p))
         self.record("sha256sum", timed(["sha256sum", big], p))  # 0.18 GB/s: once is enough
-        for _ in range(self.runs):
-            self.settle()
-            self.record("dd-big", timed(["dd", f"if={big}", f"of={self.fresh('dd')}", "bs=1M"],
-                                        p))
-            self.settle()
-            self.record("cp-small", timed(["cp", "-r", str(p / "small"), str(self.fresh("cp"))],
-                                          p))
-        for _ in range(self.runs):
-            self.reset_envbuild()
-            self.settle()
-            self.record("envbuild-add-big", timed(self.eb("add", "big/big.bin"), p, self.env))
-            self.settle()
-            self.record("envbuild-add-small", timed(self.eb("add", "small"), p, self.env))
-            self.record("envbuild-verify-big", timed(self.eb("verify", "big/big.bin"), p,
-                                                     self.env))
-            self.record("envbuild-verify-small", timed(self.eb("verify", "small"), p, self.env))
-            self.reset_envbuild()
-            self.settle()
-            self.record("envbuild-add-big-hardlink",
-                        timed(self.eb("add", "--link", "hardlink", "big/big.bin"), p, self.env))
-            self.settle()
-            self.record("envbuild-add-small-hardlink",
-                        timed(self.eb("add", "--link", "hardlink", "small"), p, self.env))
+        # Writes run by run, the tools in turn: the disk's state drifts, and each run of each
+        # tool faces the same drift.
+        for run in range(max(self.runs, self.dvc_runs)):
+            if run < self.runs:
+                self.settle()
+                self.record("dd-big", timed(["dd", f"if={big}", f"of={self.fresh('dd')}",
+                                             "bs=1M"], p))
+                self.settle()
+                self.record("cp-small", timed(["cp", "-r", str(p / "small"),
+                                               str(self.fresh("cp"))], p))
+            if run < self.dvc_runs:
+                self.reset_dvc()
+                self.settle()
+                self.record("dvc-add-big", timed([self.dvc, "add", "-q", "big/big.bin"], p,
+                                                 self.env))
+                self.settle()
+                self.record("dvc-add-small", timed([self.dvc, "add", "-q", "small"], p,
+                                                   self.env))
+            if run < self.runs:
+                self.run_envbuild()
         # The stat cache keeps nothing written within its racy window (2 s, statcache.py): a
         # status run the instant after `data add` hashes again. Wait as a later status would.
         time.sleep(2.5)
@@ -240,12 +259,6 @@ class Bench:
         for _ in range(self.runs):
             self.record("envbuild-status", timed(self.eb("status"), p, self.env))
             self.record("envbuild-status-small", timed(self.eb("status", "small"), p, self.env))
-        for _ in range(self.dvc_runs):
-            self.reset_dvc()
-            self.settle()
-            self.record("dvc-add-big", timed([self.dvc, "add", "-q", "big/big.bin"], p, self.env))
-            self.settle()
-            self.record("dvc-add-small", timed([self.dvc, "add", "-q", "small"], p, self.env))
         timed([self.dvc, "status", "-q"], p, self.env)
         for _ in range(self.runs):
             self.record("dvc-status", timed([self.dvc, "status"], p, self.env))
