@@ -218,6 +218,11 @@ class Bench:
 
     def run(self) -> None:
         p, py = self.project, sys.executable
+        # Bytecode for envbuild, as `pip install` writes it for DVC and every installed package:
+        # an editable install has none, and with PYTHONDONTWRITEBYTECODE=1 (set on this machine)
+        # every envbuild command would compile its modules again (20-30 ms each).
+        subprocess.run([py, "-m", "compileall", "-q", str(REPO / "envbuild")], check=True,
+                       stdout=subprocess.DEVNULL)
         subprocess.run(["git", "init", "-q"], cwd=p, check=True)
         subprocess.run([self.dvc, "init", "-q"], cwd=p, check=True, env=self.env)
         subprocess.run([self.dvc, "config", "core.analytics", "false"], cwd=p, check=True,
@@ -228,8 +233,6 @@ class Bench:
         for _ in range(self.runs):
             self.record("cat", timed(["cat", big], p))
             self.record("openssl", timed(["openssl", "dgst", "-sha256", big], p))
-            self.record("python-start", timed([py, "-c", "pass"], p))
-            self.record("lstat-walk", timed([py, "-c", WALK, str(p / "small")], p))
             self.record("hashlib-loop", timed([py, "-c", HASH_LOOP, str(p / "small")], p))
         self.record("sha256sum", timed(["sha256sum", big], p))  # 0.18 GB/s: once is enough
         # Writes run by run, the tools in turn: the disk's state drifts, and each run of each
@@ -256,11 +259,14 @@ class Bench:
         # status run the instant after `data add` hashes again. Wait as a later status would.
         time.sleep(2.5)
         timed(self.eb("status"), p, self.env)  # the stat cache as a later status finds it
+        timed([self.dvc, "status", "-q"], p, self.env)
+        # The baselines in turn with the statuses: after gigabytes of writes the kernel's inode
+        # cache is not what it was at the start, and a walk measured then would not compare.
         for _ in range(self.runs):
+            self.record("python-start", timed([py, "-c", "pass"], p))
+            self.record("lstat-walk", timed([py, "-c", WALK, str(p / "small")], p))
             self.record("envbuild-status", timed(self.eb("status"), p, self.env))
             self.record("envbuild-status-small", timed(self.eb("status", "small"), p, self.env))
-        timed([self.dvc, "status", "-q"], p, self.env)
-        for _ in range(self.runs):
             self.record("dvc-status", timed([self.dvc, "status"], p, self.env))
 
 
@@ -294,7 +300,7 @@ def summarize(times: dict[str, list[float]], sizes: dict[str, int]) -> dict[str,
          m["dvc-add-small"] / m["envbuild-add-small-hardlink"] >= 10),
         ("large file: dvc add / envbuild data add --link hardlink (time)", m["dvc-add-big"]
          / m["envbuild-add-big-hardlink"], "", None),
-        ("20k files: envbuild data add / cp -r of the same files (time; the write floor)",
+        ("20k files: envbuild data add / cp -r of the same files (time)",
          m["envbuild-add-small"] / m["cp-small"], "", None),
         ("20k files: dvc add / cp -r of the same files (time)", m["dvc-add-small"]
          / m["cp-small"], "", None),
@@ -317,6 +323,10 @@ def render(data: dict) -> str:
     m, r, s = data["summary"]["medians"], data["summary"]["rates_gb_s"], data["sizes"]
     mach = data["machine"]
     n_small = s["small_files"]
+
+    def every(key: str) -> str:  # the spread: this machine's disk drifts a lot
+        return ", ".join(f"{t:.2f}" for t in data["times"][key])
+
     lines = [
         "## data",
         "",
@@ -334,8 +344,8 @@ def render(data: dict) -> str:
         f"4 to 64 KiB ({s['small_bytes'] / GB:.2f} GB) in 100 directories; page cache warm; "
         f"median of {data['runs']} runs ({data['dvc_runs']} for dvc add, 1 for sha256sum)"),
         "",
-        "| one large file | seconds | GB/s |",
-        "|---|---:|---:|",
+        "| one large file | seconds (median) | GB/s | every run, seconds |",
+        "|---|---:|---:|---|",
     ]
     for key, label in (("cat", "`cat FILE > /dev/null` (read limit)"),
                        ("openssl", "`openssl dgst -sha256`"), ("sha256sum", "`sha256sum`"),
@@ -344,8 +354,9 @@ def render(data: dict) -> str:
                        ("envbuild-add-big-hardlink", "`envbuild data add --link hardlink`"),
                        ("dvc-add-big", "`dvc add` (md5 + copy into its cache)"),
                        ("dd-big", "`dd` of the file to a new file (the disk's write cost)")):
-        lines.append(f"| {label} | {m[key]:.2f} | {r[key]:.2f} |")
-    lines += ["", f"| {n_small} small files | seconds |", "|---|---:|"]
+        lines.append(f"| {label} | {m[key]:.2f} | {r[key]:.2f} | {every(key)} |")
+    lines += ["", f"| {n_small} small files | seconds (median) | every run, seconds |",
+              "|---|---:|---|"]
     for key, label in (("python-start", "`python -c pass` (interpreter start)"),
                        ("lstat-walk", "bare lstat walk (`os.walk` + `os.lstat`, a python process)"),
                        ("hashlib-loop", "hashlib loop, one process"),
@@ -354,11 +365,11 @@ def render(data: dict) -> str:
                        ("envbuild-add-small-hardlink",
                         "`envbuild data add --link hardlink small` (hash + link)"),
                        ("dvc-add-small", "`dvc add small`"),
-                       ("cp-small", "`cp -r small` to a new directory (the disk's write cost)"),
+                       ("cp-small", "`cp -r small` to a new directory (a plain copy)"),
                        ("envbuild-status-small", "`envbuild data status small`, nothing changed"),
                        ("envbuild-status", "`envbuild data status` (both refs), nothing changed"),
                        ("dvc-status", "`dvc status` (both), nothing changed")):
-        lines.append(f"| {label} | {m[key]:.2f} |")
+        lines.append(f"| {label} | {m[key]:.2f} | {every(key)} |")
     lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
     for row in data["summary"]["ratios"]:
         met = {True: "**yes**", False: "**NO**", None: ""}[row["met"]]

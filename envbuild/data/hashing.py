@@ -135,15 +135,17 @@ def hash_file(
                     on_bytes(len(block))
         finally:
             blocks.close()  # a read-ahead thread ends before the fd is closed
-        after = os.stat(path)
+        # The inode that was read, not the path (no second path lookup): a file replaced by a
+        # rename meanwhile was still read whole and unchanged, and the stat cache records this
+        # inode, so the next status sees the new one as a change.
+        after = os.fstat(fd)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise  # the sink's disk is full: the caller (the cache) says where
         raise _os_error(exc, display, "hashed") from None
     finally:
         os.close(fd)
-    if (total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns
-            or after.st_ino != before.st_ino):
+    if total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
         raise DataError("changed while it was hashed", path=display,
                         hint="run the command again once nothing writes to the data")
     return FileHash(h.hexdigest(), FileStat(size, before.st_mtime_ns, before.st_ino,

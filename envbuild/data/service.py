@@ -118,7 +118,7 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
     started = now_ns()
     if todo:
         prefix = rel + "/"
-        jobs = [(os.path.join(top, walked[i][0]) if walked[i][0] else top,
+        jobs = [(f"{top}/{walked[i][0]}" if walked[i][0] else top,
                  prefix + walked[i][0] if walked[i][0] else rel, walked[i][1]) for i in todo]
         ctx.progress.start(f"{label} {rel}", sum(j[2] for j in jobs), len(jobs))
         try:
