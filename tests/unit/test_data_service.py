@@ -83,7 +83,7 @@ def test_add_pins_spec_paths_into_the_lock_and_the_cache(project: Path) -> None:
     assert obj.read_bytes() == (project / "model.bin").read_bytes()
     assert not os.stat(obj).st_mode & 0o222  # read-only
     assert cache.has("sha256", refs["data"].hexdigest)  # the listing
-    assert not list((cache.root / "tmp").iterdir())
+    assert not [f for f in (cache.root / "tmp").rglob("*") if f.is_file()]
     assert (project / ".envbuild" / ".gitignore").read_text().endswith("*\n")
 
 
@@ -237,7 +237,7 @@ def test_pull_refuses_a_corrupt_remote_object(project: Path, tmp_path: Path) -> 
     assert ref.hexdigest[2:] in info.value.message
     cache = ObjectCache(Path(os.environ["ENVBUILD_CACHE"]))
     assert not cache.has("sha256", ref.hexdigest)
-    assert not list((cache.root / "tmp").iterdir())
+    assert not [f for f in (cache.root / "tmp").rglob("*") if f.is_file()]
 
 
 # ---- bad input -----------------------------------------------------------------------------
@@ -341,7 +341,7 @@ def test_cache_disk_full_leaves_lock_and_cache_whole(project: Path,
             service.add(ctx(project, workers=1), ["model.bin"])
     assert (project / "envbuild.lock").read_bytes() == lock_before
     root = Path(os.environ["ENVBUILD_CACHE"])
-    assert not list((root / "tmp").iterdir())
+    assert not [f for f in (root / "tmp").rglob("*") if f.is_file()]
     assert not (root / "sha256").exists()
 
 
@@ -366,7 +366,7 @@ def test_two_processes_storing_the_same_object_at_once(project: Path, tmp_path: 
     assert len(set(digests)) == 1
     cache = ObjectCache(root)
     assert cache.verified("sha256", digests[0]).read_bytes() == src.read_bytes()
-    assert not list((root / "tmp").iterdir())
+    assert not [f for f in (root / "tmp").rglob("*") if f.is_file()]
 
 
 # ---- Git LFS -----------------------------------------------------------------------------------
