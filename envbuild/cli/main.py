@@ -32,7 +32,38 @@ COMMAND_MODULES = ("envbuild.cli.commands", "envbuild.cli.nix_commands",
                    "envbuild.cli.conda_commands")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Which module registers each command, so that a run builds the parser of its own command only
+# (importing six modules and building some 30 sub-parsers costs about 15 ms of every run, a
+# no-change `data status` included). tests/unit/test_cli_contract.py checks this table against
+# what the modules register.
+COMMAND_MODULE = {
+    "init": "envbuild.cli.commands", "lock": "envbuild.cli.commands",
+    "show": "envbuild.cli.commands", "diff": "envbuild.cli.commands",
+    "nix": "envbuild.cli.nix_commands", "data": "envbuild.cli.data_commands",
+    "model": "envbuild.cli.model_commands", "serve": "envbuild.cli.model_commands",
+    "generate": "envbuild.cli.image_commands", "build": "envbuild.cli.image_commands",
+    "verify": "envbuild.cli.image_commands",
+    "conda-install": "envbuild.cli.conda_commands", "conda-build": "envbuild.cli.conda_commands",
+}
+
+
+def command_name(argv: Sequence[str]) -> str | None:
+    """The command word of argv (after the global options), or None."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in ("-C", "--project"):
+            next(tokens, None)  # its value
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with argv naming a known command, only that command's sub-parser
+    (and a throwaway for the others its module registers). Unknown commands, `--help` and
+    `--version` get the whole parser, so their messages list every command."""
+    wanted = command_name(argv) if argv is not None else None
+    only = wanted if wanted in COMMAND_MODULE else None
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: the flags may stand before or after the command without one hiding the other.
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -49,19 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str, description: str,
                 handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return argparse.ArgumentParser(add_help=False)  # not this run's command
         parser = sub.add_parser(name, help=help_text, description=description, epilog=EXIT_CODES,
                                 parents=[common],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.set_defaults(handler=handler)
         return parser
 
-    for module in COMMAND_MODULES:
+    for module in (COMMAND_MODULE[only],) if only is not None else COMMAND_MODULES:
         importlib.import_module(module).register(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.verbose = getattr(args, "verbose", False)
     args.project = getattr(args, "project", Path("."))

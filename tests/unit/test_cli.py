@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 from pathlib import Path
@@ -60,6 +61,35 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert info.value.code == 0
         out = capsys.readouterr().out
         assert "example" in out and "exit codes" in out, name
+
+
+def test_the_command_table_matches_what_the_modules_register() -> None:
+    """main builds one module's parsers per run, found in COMMAND_MODULE: a command added to a
+    module but not to the table would still work (the whole parser), only slower; one in the
+    table under the wrong module would vanish. Both show here."""
+    import importlib
+
+    from envbuild.cli.main import COMMAND_MODULE, COMMAND_MODULES
+
+    registered: dict[str, str] = {}
+    for module in COMMAND_MODULES:
+        def record(name: str, *_: object, module: str = module) -> argparse.ArgumentParser:
+            registered[name] = module
+            return argparse.ArgumentParser(add_help=False)
+
+        importlib.import_module(module).register(record)
+    assert registered == COMMAND_MODULE
+
+
+@pytest.mark.parametrize("argv", [["-C", "x", "lock", "--check"], ["data", "status", "--json"],
+                                  ["--project=x", "-v", "nix", "generate"], ["serve"]])
+def test_one_command_parses_as_with_the_whole_parser(argv: list[str]) -> None:
+    from envbuild.cli.main import command_name
+
+    narrow = vars(build_parser(argv).parse_args(argv))
+    whole = vars(build_parser().parse_args(argv))
+    assert narrow == whole
+    assert command_name(argv) == next(a for a in argv if not a.startswith("-") and a != "x")
 
 
 def test_show_without_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
