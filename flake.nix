@@ -21,7 +21,10 @@
       tools = pkgs: with pkgs; [ uv buildah podman skopeo umoci docker-client nix git ];
       # pyproject.toml's dependencies (uv comes from nixpkgs as a binary, not its PyPI wheel)
       # and its `test` extra.
-      runtimeDeps = ps: with ps; [ packaging tomlkit jinja2 rich httpx poetry-core pip-tools ];
+      runtimeDeps = ps: with ps; [
+        packaging tomlkit jinja2 rich httpx poetry-core pip-tools cyclonedx-python-lib fsspec
+        pyyaml pathspec
+      ];
       testDeps = ps: with ps; [ pytest hypothesis build pyyaml ];
 
       mkEnvbuild = pkgs:
