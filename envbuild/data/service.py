@@ -501,7 +501,10 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
                         hint="`envbuild data add` them to keep them, or pass --force (their "
                              "bytes are stored in the cache first); nothing was changed")
     for path, algorithm in at_risk:  # --force: keep the old bytes where they can be found again
-        ctx.cache.store_file(str(ctx.project / path), algorithm, display=path)
+        kept = ctx.cache.store_file(str(ctx.project / path), algorithm, display=path)
+        # The cache skips fsync (see cache.py), but these objects are about to be the only
+        # copy of the user's bytes: they reach the disk before the working file is replaced.
+        _fsync(ctx.cache.path(algorithm, kept.hexdigest))
     written = []
     total = sum(os.path.getsize(ctx.cache.find(r.algorithm, n) or os.devnull)
                 for r, _, n, _ in writes)
@@ -520,6 +523,16 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
         _prune_empty_dirs(ctx.project, path)
     return CheckoutOutcome(written=tuple(written), removed=tuple(removes),
                            kept=tuple(p for p, _ in at_risk), unchanged=unchanged)
+
+
+def _fsync(path: Path) -> None:
+    """The file's bytes and its directory entry on disk."""
+    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+        fd = os.open(target, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _prune_empty_dirs(project: Path, path: str) -> None:
