@@ -23,7 +23,8 @@ let
 
   # Python and its package set: the names the flakes use, as placeholders.
   pythonPackageNames = [ "packaging" "tomlkit" "jinja2" "rich" "httpx" "poetry-core"
-    "pip-tools" "pytest" "hypothesis" "build" "pyyaml" "pytestCheckHook" "pip" ];
+    "pip-tools" "pytest" "hypothesis" "build" "pyyaml" "pytestCheckHook" "pip"
+    "cyclonedx-python-lib" "fsspec" "pathspec" ];
   pythonPackages = lib.genAttrs pythonPackageNames package // {
     buildPythonApplication = attrs: mkDerivation attrs;
   };
