@@ -70,27 +70,34 @@ def _version_kind(old: str, new: str) -> str:
         return "changed"
 
 
-def _conda_changes(old: CondaLock | None, new: CondaLock | None) -> list[Change]:
-    """Conda packages per platform: `name (platform)` added, removed, up- or downgraded, or
-    rebuilt (same version, another build string or sha256)."""
-    def index(lock: CondaLock | None) -> dict[str, tuple[str, str]]:
-        return {f"{p.name} ({p.platform})": (p.version, f"{p.build} {p.sha256}")
-                for p in (lock.packages if lock else ())}
+# A package index: key -> (version, what else identifies its bytes: hashes, build).
+PackageIndex = dict[str, tuple[str, object]]
 
-    a, b = index(old), index(new)
+
+def _versioned_changes(section: str, a: PackageIndex, b: PackageIndex) -> list[Change]:
+    """Packages added, removed, up- or downgraded, or rebuilt (same version, other bytes)."""
     changes = []
     for key in sorted(set(a) | set(b)):
         if key not in a:
-            changes.append(Change(section="conda", key=key, kind="added", old=None, new=b[key][0]))
+            changes.append(Change(section=section, key=key, kind="added", old=None, new=b[key][0]))
         elif key not in b:
-            changes.append(Change(section="conda", key=key, kind="removed", old=a[key][0], new=None))
+            changes.append(Change(section=section, key=key, kind="removed", old=a[key][0], new=None))
         elif a[key][0] != b[key][0]:
-            changes.append(Change(section="conda", key=key, kind=_version_kind(a[key][0], b[key][0]),
+            changes.append(Change(section=section, key=key, kind=_version_kind(a[key][0], b[key][0]),
                                   old=a[key][0], new=b[key][0]))
         elif a[key][1] != b[key][1]:
-            changes.append(Change(section="conda", key=key, kind="rebuilt", old=a[key][0],
+            changes.append(Change(section=section, key=key, kind="rebuilt", old=a[key][0],
                                   new=b[key][0]))
     return changes
+
+
+def _conda_changes(old: CondaLock | None, new: CondaLock | None) -> list[Change]:
+    """Conda packages per platform, keyed `name (platform)`; rebuilt: another build or sha256."""
+    def index(lock: CondaLock | None) -> PackageIndex:
+        return {f"{p.name} ({p.platform})": (p.version, f"{p.build} {p.sha256}")
+                for p in (lock.packages if lock else ())}
+
+    return _versioned_changes("conda", index(old), index(new))
 
 
 def _conda_table(lock: Any) -> dict[str, Any]:
@@ -99,27 +106,16 @@ def _conda_table(lock: Any) -> dict[str, Any]:
 
 
 def _package_changes(old: Bundle, new: Bundle) -> list[Change]:
-    def index(bundle: Bundle) -> dict[str, tuple[str, frozenset[str]]]:
+    """Python packages by name; rebuilt: other wheel hashes."""
+    def index(bundle: Bundle) -> PackageIndex:
         out: dict[str, tuple[str, frozenset[str]]] = {}
         for pkg in bundle.python.packages:
             version, hashes = out.get(pkg.name, ("", frozenset()))
             joined = f"{version}, {pkg.version}" if version and version != pkg.version else pkg.version
             out[pkg.name] = (joined, hashes | {w.sha256 for w in pkg.wheels})
-        return out
+        return dict(out)
 
-    a, b = index(old), index(new)
-    changes = []
-    for name in sorted(set(a) | set(b)):
-        if name not in a:
-            changes.append(Change(section="packages", key=name, kind="added", old=None, new=b[name][0]))
-        elif name not in b:
-            changes.append(Change(section="packages", key=name, kind="removed", old=a[name][0], new=None))
-        elif a[name][0] != b[name][0]:
-            kind = _version_kind(a[name][0], b[name][0])
-            changes.append(Change(section="packages", key=name, kind=kind, old=a[name][0], new=b[name][0]))
-        elif a[name][1] != b[name][1]:
-            changes.append(Change(section="packages", key=name, kind="rebuilt", old=a[name][0], new=b[name][0]))
-    return changes
+    return _versioned_changes("packages", index(old), index(new))
 
 
 def diff_bundles(old: Bundle, new: Bundle, *, old_conda: CondaLock | None = None,
