@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, render_lock
 
 
-def write_placeholder_lock(project: Path) -> None:
+def placeholder_lock(**changes: object) -> EnvbuildLock:
     lock = EnvbuildLock(
         name="x",
         python=PythonPin(version="3.11", platforms=("linux/amd64",), glibc="2.36", index_url=None,
@@ -15,4 +16,8 @@ def write_placeholder_lock(project: Path) -> None:
                          requirements_file="requirements.txt",
                          requirements_digest="sha256:" + "b" * 64, packages=0),
         image=ImagePin(name="x"), inputs={"envbuild.toml": "sha256:" + "e" * 64}, resolver="uv")
-    (project / "envbuild.lock").write_bytes(render_lock(lock))
+    return dataclasses.replace(lock, **changes)  # type: ignore[arg-type]
+
+
+def write_placeholder_lock(project: Path) -> None:
+    (project / "envbuild.lock").write_bytes(render_lock(placeholder_lock()))

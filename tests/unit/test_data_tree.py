@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +24,8 @@ from envbuild.data.tree import (
     tree_digest,
 )
 from envbuild.errors import EnvbuildError
-from envbuild.lock.bundle import EnvbuildLock, ImagePin, PythonPin, parse_lock, render_lock
+from envbuild.lock.bundle import parse_lock, render_lock
+from tests.lockfiles import placeholder_lock
 
 
 def independent_tree_digest(root: Path) -> str:
@@ -167,30 +167,19 @@ def ref(path: str, digest: str = "sha256:" + "1" * 64, kind: str = "file") -> Da
     return DataRef(path=path, kind=kind, digest=digest, size=3, files=1)
 
 
-def make_lock(**changes: object) -> EnvbuildLock:
-    lock = EnvbuildLock(
-        name="x",
-        python=PythonPin(version="3.11", platforms=("linux/amd64",), glibc="2.36", index_url=None,
-                         lock_file="pylock.toml", lock_digest="sha256:" + "a" * 64,
-                         requirements_file="requirements.txt",
-                         requirements_digest="sha256:" + "b" * 64, packages=0),
-        image=ImagePin(name="x"), inputs={"envbuild.toml": "sha256:" + "e" * 64}, resolver="uv")
-    return dataclasses.replace(lock, **changes)  # type: ignore[arg-type]
-
-
 def test_table_round_trips_through_the_lock_and_enters_the_bundle_id() -> None:
     table = DataTable(refs=(ref("b.bin"), ref("a dir", kind="dir"),
                             DataRef(path="m.csv", kind="file", digest="md5:" + "2" * 32, size=1,
                                     files=1, source="dvc", origin="m.csv.dvc")))
     assert [r.path for r in table.refs] == ["a dir", "b.bin", "m.csv"]
     assert DataTable.from_dict(table.to_dict()) == table
-    lock = make_lock(data=table.to_dict())
+    lock = placeholder_lock(data=table.to_dict())
     parsed = parse_lock(render_lock(lock).decode())
     assert DataTable.from_dict(parsed.data) == table
     assert b'[data.refs."a dir"]' in render_lock(lock)
-    other = make_lock(data=table.with_refs([ref("b.bin", "sha256:" + "3" * 64)]).to_dict())
-    assert other.bundle_id != lock.bundle_id != make_lock().bundle_id
-    reordered = make_lock(data=DataTable(refs=tuple(reversed(table.refs))).to_dict())
+    other = placeholder_lock(data=table.with_refs([ref("b.bin", "sha256:" + "3" * 64)]).to_dict())
+    assert other.bundle_id != lock.bundle_id != placeholder_lock().bundle_id
+    reordered = placeholder_lock(data=DataTable(refs=tuple(reversed(table.refs))).to_dict())
     assert render_lock(reordered) == render_lock(lock)
 
 
