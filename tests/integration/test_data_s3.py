@@ -74,6 +74,16 @@ def make_bucket(name: str) -> None:
     boto3.client("s3").create_bucket(Bucket=name)
 
 
+def remote_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest, prefix: str) -> str:
+    """A fresh remote: a bucket of its own on the S3 server, or a directory."""
+    if kind != "s3":
+        return (tmp_path / "remote").as_uri()
+    request.getfixturevalue("s3_env")
+    bucket = f"envbuild-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    make_bucket(bucket)
+    return f"s3://{bucket}/{prefix}"
+
+
 def envbuild(project: Path, cache: Path, *args: str, check: bool = True,
              ) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("envbuild", path=str(Path(sys.executable).parent)) or "envbuild"
@@ -104,13 +114,7 @@ def snapshot(project: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("kind", ["s3", "dir"])
 def test_push_wipe_pull_checkout_round_trip(kind: str, project: Path, tmp_path: Path,
                                             request: pytest.FixtureRequest) -> None:
-    if kind == "s3":
-        request.getfixturevalue("s3_env")
-        bucket = f"envbuild-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-        make_bucket(bucket)
-        url = f"s3://{bucket}/team/project"
-    else:
-        url = (tmp_path / "remote").as_uri()
+    url = remote_url(kind, tmp_path, request, "team/project")
     cache = tmp_path / "cache"
     envbuild(project, cache, "add", "data", "model.bin")
     before = snapshot(project)
@@ -137,7 +141,7 @@ def test_push_wipe_pull_checkout_round_trip(kind: str, project: Path, tmp_path: 
         import boto3
 
         key = f"team/project/sha256/{model.hexdigest[:2]}/{model.hexdigest[2:]}"
-        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"tampered")
+        boto3.client("s3").put_object(Bucket=url.removeprefix("s3://").split("/")[0], Key=key, Body=b"tampered")
     else:
         obj = tmp_path / "remote" / "sha256" / model.hexdigest[:2] / model.hexdigest[2:]
         obj.write_bytes(b"tampered")
@@ -181,13 +185,7 @@ def dvc_project(tmp_path: Path, tool: Callable[[str], str]) -> Path:
 def test_md5_refs_from_dvc_push_wipe_pull_checkout(kind: str, tmp_path: Path,
                                                    tool: Callable[[str], str],
                                                    request: pytest.FixtureRequest) -> None:
-    if kind == "s3":
-        request.getfixturevalue("s3_env")
-        bucket = f"envbuild-md5-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-        make_bucket(bucket)
-        url = f"s3://{bucket}/dvc"
-    else:
-        url = (tmp_path / "remote").as_uri()
+    url = remote_url(kind, tmp_path, request, "dvc")
     p = dvc_project(tmp_path, tool)
     cache = tmp_path / "cache"
     refs = json.loads(envbuild(p, cache, "import-dvc", "--json").stdout)["refs"]
@@ -218,7 +216,7 @@ def test_md5_refs_from_dvc_push_wipe_pull_checkout(kind: str, tmp_path: Path,
     if kind == "s3":
         import boto3
 
-        boto3.client("s3").put_object(Bucket=bucket, Key=f"dvc/md5/{model[:2]}/{model[2:]}",
+        boto3.client("s3").put_object(Bucket=url.removeprefix("s3://").split("/")[0], Key=f"dvc/md5/{model[:2]}/{model[2:]}",
                                       Body=b"tampered")
     else:
         (tmp_path / "remote" / "md5" / model[:2] / model[2:]).write_bytes(b"tampered")
