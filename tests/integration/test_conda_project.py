@@ -135,16 +135,23 @@ def test_conda_image_repeats_and_a_tampered_package_stops_it(
     assert "conda package tinylib 1.0 (linux-64): sha256 mismatch" in tampered.stderr
 
 
-def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
-    """environment.yml alone: conda packages locked, its pip: list in pylock.toml."""
+def conda_only_project(tmp_path: Path, name: str, conda_dep: str) -> tuple[Path, Path]:
+    """A project whose whole environment is environment.yml: one conda package from the local
+    channel, six from pip. Returns the project and the channel."""
     channel = build_channel(tmp_path / "channel", list(PACKAGES))
     project = tmp_path / "project"
     project.mkdir()
     (project / "envbuild.toml").write_text(
-        'name = "condaonly"\n[conda]\nenvironment = "environment.yml"\n')
+        f'name = "{name}"\n[conda]\nenvironment = "environment.yml"\n')
     (project / "environment.yml").write_text(
-        f"channels: [{channel.as_uri()}]\ndependencies:\n  - tinylib\n"
+        f"channels: [{channel.as_uri()}]\ndependencies:\n  - {conda_dep}\n"
         "  - pip:\n      - six==1.16.0\n")
+    return project, channel
+
+
+def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
+    """environment.yml alone: conda packages locked, its pip: list in pylock.toml."""
+    project, _ = conda_only_project(tmp_path, "condaonly", "tinylib")
     assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
     assert "six==1.16.0 \\\n    --hash=sha256:" in (project / "requirements.txt").read_text()
     assert tomllib.loads((project / "envbuild.lock").read_text())["conda"]["packages"] == 2
@@ -166,14 +173,7 @@ def test_a_conda_only_project_needs_no_requirement_file(tmp_path: Path) -> None:
 def test_a_pip_side_change_keeps_the_conda_pins(tmp_path: Path) -> None:
     """The channel gains tinytool 3.0 after locking: a re-lock for a pip change keeps 2.1,
     `lock --upgrade` takes 3.0 (as the pip side keeps its pins unless asked)."""
-    channel = build_channel(tmp_path / "channel", list(PACKAGES))
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "envbuild.toml").write_text(
-        'name = "keep"\n[conda]\nenvironment = "environment.yml"\n')
-    (project / "environment.yml").write_text(
-        f"channels: [{channel.as_uri()}]\ndependencies:\n  - tinytool\n"
-        "  - pip:\n      - six==1.16.0\n")
+    project, channel = conda_only_project(tmp_path, "keep", "tinytool")
     assert (r := envbuild(project, "lock")).returncode == 0, r.stderr
     before = (project / "conda-lock.yml").read_bytes()
     tool = next(p for p in PACKAGES if p.name == "tinytool")
