@@ -17,9 +17,10 @@ BASE_REPO=envbuild/python
 BASE_TAG=3.11-bookworm
 BASE_IMAGE=$REGISTRY/$BASE_REPO:$BASE_TAG
 # Debian packages the tests use. buildah/podman build images (reproducibly); docker.io runs
-# them (and is the third builder); skopeo exports and loads images.
+# them (and is the third builder); skopeo exports and loads images; xfsprogs (mkfs.xfs) makes
+# the loop-mounted XFS file system the reflink tests check out onto (tests/integration/conftest.py).
 APT_PACKAGES=(docker-registry skopeo debootstrap debian-archive-keyring nix-bin git curl
-              ca-certificates python3 python3-venv buildah podman docker.io)
+              ca-certificates python3 python3-venv buildah podman docker.io xfsprogs)
 # A fixed clock for everything written into the base image (shadow's last-change day, ...).
 SOURCE_DATE_EPOCH_FIXED=1704067200  # 2024-01-01T00:00:00Z
 
