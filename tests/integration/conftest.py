@@ -2,18 +2,24 @@
 
 `bash scripts/setup.sh` installs the tools, starts the registry on 127.0.0.1:5000 and pushes the
 debootstrap base image. Without them a test is skipped on a developer's machine and fails in CI
-(CI=true), where a missing service is a broken set-up, not a reason to pass.
+(CI=true), where a missing service is a broken set-up, not a reason to pass. `reflink_dir` is a
+loop-mounted XFS (root and mkfs.xfs needed) for the tests of copy-on-write clones.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tarfile
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -177,3 +183,119 @@ def pushed_image(registry: str) -> Iterator[tuple[str, str]]:
 def registry_digest() -> Callable[[str, str, str], str | None]:
     """`manifest_digest` as a fixture, for tests: (registry, repository, tag or digest)."""
     return manifest_digest
+
+
+# ---- a reflink-capable file system --------------------------------------------------------------
+
+XFS_IMAGE_BYTES = 1 << 30  # sparse: the disk holds only what the tests write
+_FICLONE = 0x40049409  # linux/fs.h: ioctl(dest_fd, FICLONE, src_fd)
+
+
+def _quiet(argv: list[str]) -> str | None:
+    """Run `argv`; None when it succeeded, else what it said (the last lines) and its exit code."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode == 0:
+        return None
+    said = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return f"`{' '.join(argv)}` exited {proc.returncode}: {' / '.join(said) or 'no output'}"
+
+
+def _reflink_problem(directory: Path) -> str | None:
+    """Why FICLONE does not work in `directory`, or None when a clone succeeds."""
+    src, dest = directory / ".probe-src", directory / ".probe-dest"
+    try:
+        src.write_bytes(b"reflink probe\n")
+        with open(src, "rb") as s, open(dest, "wb") as d:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        return None
+    except OSError as exc:
+        return f"FICLONE in {directory} failed: {exc.strerror}"
+    finally:
+        src.unlink(missing_ok=True)
+        dest.unlink(missing_ok=True)
+
+
+def _unmount(mountpoint: Path) -> str | None:
+    """umount (a few tries: a process that just exited may still hold it), else lazily."""
+    problem = None
+    for _ in range(10):
+        problem = _quiet(["umount", str(mountpoint)])
+        if problem is None:
+            return None
+        time.sleep(0.2)
+    _quiet(["umount", "--lazy", str(mountpoint)])
+    return problem
+
+
+def _sweep_stale_reflink_mounts() -> None:
+    """Unmount the XFS mounts of earlier sessions that were killed before their teardown.
+
+    Only mounts made by `reflink_dir` (`.../reflink<N>/mnt` beside an `owner.pid`) whose pytest
+    process is gone: another session running now keeps its mount.
+    """
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    for point in map(Path, points):
+        if point.name != "mnt" or not point.parent.name.startswith("reflink"):
+            continue
+        try:
+            os.kill(int((point.parent / "owner.pid").read_text()), 0)
+            continue  # its session is still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not one of ours, or unreadable: leave it
+        if _unmount(point) is None:
+            (point.parent / "xfs.img").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def reflink_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory on a file system with reflinks: a fresh XFS (`mkfs.xfs -m reflink=1`) in a
+    1 GiB sparse image under the session's temp dir, loop-mounted for the whole session, then
+    unmounted and deleted (also when tests failed). Shared by the session: a test works in a
+    directory of its own in it (`reflink_tmp_path`).
+
+    Needs root, mkfs.xfs (xfsprogs, which scripts/setup.sh installs) and a free loop device:
+    skipped without them on a developer's machine, failed in CI (CI=true).
+    """
+    if os.geteuid() != 0:
+        missing("a loop-mounted XFS (for reflinks) needs root: mount -o loop")
+    mkfs = require_tool("mkfs.xfs")
+    for name in ("mount", "umount"):
+        require_tool(name)
+    _sweep_stale_reflink_mounts()
+    base = tmp_path_factory.mktemp("reflink")
+    image, mountpoint = base / "xfs.img", base / "mnt"
+    mountpoint.mkdir()
+    (base / "owner.pid").write_text(f"{os.getpid()}\n")
+    try:
+        with open(image, "wb") as f:
+            f.truncate(XFS_IMAGE_BYTES)
+        problem = _quiet([mkfs, "-q", "-f", "-m", "reflink=1", str(image)])
+        if problem is not None:
+            missing(f"cannot make an XFS file system with reflinks: {problem}")
+        problem = _quiet(["mount", "-o", "loop", str(image), str(mountpoint)])
+        if problem is not None:
+            missing(f"cannot loop-mount an XFS image (no loop device?): {problem}")
+        try:
+            problem = _reflink_problem(mountpoint)
+            if problem is not None:
+                missing(f"the loop-mounted XFS has no reflinks: {problem}")
+            yield mountpoint
+        finally:
+            problem = _unmount(mountpoint)
+            if problem is not None:
+                pytest.fail(f"{mountpoint} was busy at the end of the session (a test's process "
+                            f"still using it?); unmounted lazily: {problem}", pytrace=False)
+    finally:
+        image.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def reflink_tmp_path(reflink_dir: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """`tmp_path` on the reflink file system (`reflink_dir`): a new directory, removed after."""
+    name = re.sub(r"[^\w.-]", "_", request.node.name)[:60]
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=reflink_dir))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
