@@ -176,7 +176,8 @@ def cmd_checkout(args: argparse.Namespace) -> int:
                        cwd=args.project.absolute())
     if args.json:
         emit_json({"ok": True, "written": list(outcome.written), "removed": list(outcome.removed),
-                   "kept_in_cache": list(outcome.kept), "unchanged": outcome.unchanged})
+                   "kept_in_cache": list(outcome.kept), "unchanged": outcome.unchanged,
+                   "written_by": dict(outcome.how)})
         return 0
     for path in outcome.written:
         sys.stdout.write(f"restored  {path}\n")
@@ -185,8 +186,9 @@ def cmd_checkout(args: argparse.Namespace) -> int:
     if outcome.kept:
         note(f"{len(outcome.kept)} modified file(s) were overwritten (--force); their bytes "
              "are in the cache")
-    info(f"{len(outcome.written)} file(s) restored, {len(outcome.removed)} removed, "
-         f"{outcome.unchanged} already matched")
+    how = ", ".join(f"{n} {mode}" for mode, n in outcome.how)
+    info(f"{len(outcome.written)} file(s) restored{f' ({how})' if how else ''}, "
+         f"{len(outcome.removed)} removed, {outcome.unchanged} already matched")
     return 0
 
 
@@ -308,10 +310,11 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
                        help="data paths (default: every ref; for add: the spec's [data] paths)"
                        if name not in ("import-dvc", "import-lfs") else "files to import")
         if name == "add":
-            p.add_argument("--link", choices=("copy", "hardlink"), default="copy",
-                           help="how files enter the cache: copy (default), or hardlink (no "
-                                "copy; the working files become read-only and share the "
-                                "cache's inode)")
+            p.add_argument("--link", choices=LINKS, default="auto",
+                           help="how files enter the cache: auto (reflink where the file "
+                                "system can, else copy), reflink (clone or fail), copy, or "
+                                "hardlink (no copy; the working files become read-only and "
+                                "share the cache's inode)")
         if name == "checkout":
             p.add_argument("--force", action="store_true",
                            help="overwrite modified files (their bytes go to the cache first)")

@@ -96,6 +96,10 @@ def _size_is(path: str | Path, size: int | None) -> bool:
 
 
 _shared: dict[tuple[int, str], ObjectCache] = {}
+# Cache roots this process found it cannot clone into (from the data it adds): it copies.
+_no_reflink: set[str] = set()
+# What FICLONE answers when the file systems cannot share extents (not: the file is bad).
+_NO_CLONE = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS})
 
 
 class ObjectCache:
@@ -240,6 +244,59 @@ class ObjectCache:
         # The working file is that inode: its new mode is what the stat cache must see.
         return FileHash(fh.hexdigest, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode))
 
+    def store_reflink(self, src: str, algorithm: str = "sha256", *, display: str = "",
+                      on_bytes: Callable[[int], None] | None = None,
+                      required: bool = False) -> FileHash:
+        """Hash `src`, then clone it into the cache (FICLONE: shared extents, copy-on-write).
+
+        The safe zero-copy mode (`add --link auto`, the default): unlike a hard link, the
+        working file stays writable and a later edit does not touch the object. Where the file
+        system cannot clone (ext4, or the cache on another file system), the file is copied
+        instead and this process stops trying for that cache; with `required`
+        (`--link reflink`) that is an error. A file that changed between its hash and its clone
+        is caught by the stat after the clone, and copied (its bytes checked against the hash).
+        """
+        fh = hash_file(src, algorithm, display=display or src, on_bytes=on_bytes)
+        target = self._own(algorithm, fh.hexdigest)
+        if _size_is(target, fh.stat.size):
+            return fh
+        if self._base in _no_reflink:
+            return self._copy_instead(src, algorithm, display, fh, required)
+        fd, tmp = self._temp()
+        committed = False
+        try:
+            try:
+                with open(src, "rb") as source:
+                    fcntl.ioctl(fd, _FICLONE, source.fileno())
+                    after = os.fstat(source.fileno())
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _disk_full(exc, self.root) from None
+                if exc.errno in _NO_CLONE:
+                    _no_reflink.add(self._base)
+                    return self._copy_instead(src, algorithm, display, fh, required)
+                raise DataError(f"cannot clone into the cache: {exc.strerror}",
+                                path=display or src, hint="try --link copy") from None
+            finally:
+                os.close(fd)
+            if FileStat.of(after) != fh.stat:  # written to since it was hashed
+                return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
+            self._commit(tmp, algorithm, fh.hexdigest)
+            committed = True
+            return fh
+        finally:
+            if not committed:
+                _unlink(tmp)
+
+    def _copy_instead(self, src: str, algorithm: str, display: str, fh: FileHash,
+                      required: bool) -> FileHash:
+        if required:
+            raise DataError("the file system cannot clone files into the cache (no reflinks)",
+                            path=display or src,
+                            hint="use --link auto or copy, or put the cache (--cache) on the "
+                                 "data's file system if that one is btrfs or xfs")
+        return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
+
     def store_bytes(self, data: bytes, algorithm: str, name: str) -> None:
         if _size_is(self._own(algorithm, name), len(data)):
             return
@@ -289,11 +346,7 @@ class ObjectCache:
                             hint="run `envbuild data pull` to fetch it from the remote")
         actual = object_digest(found, algorithm)
         if actual != _hex_of(name):
-            if found == self.path(algorithm, name):
-                try:
-                    found.unlink()
-                except OSError:
-                    pass
+            self._drop_corrupt(found, algorithm, name)
             raise IntegrityError(
                 f"corrupt cache object {found}: its {algorithm} is {actual}",
                 hint="it was removed; run `envbuild data pull` (or add the data again)")
@@ -306,33 +359,84 @@ class ObjectCache:
                     link: str = "auto") -> str:
         """Write the object to `dest` atomically (temp beside it, rename); returns how.
 
-        copy hashes the bytes as it writes them; reflink and hardlink verify the object first.
-        A hard link shares the read-only cache object, so it is used only when asked for and
-        never for an executable file (one object may back both modes).
+        reflink clones the object and then hashes the clone (one read, as a copy's), so a
+        corrupt object is never left behind in the working tree; where the file systems cannot
+        clone, auto copies (hashing the bytes as it writes them) and reflink refuses. hardlink
+        verifies the object first; it shares the read-only cache object, so it is used only when
+        asked for and never for an executable file (one object may back both modes).
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.envbuild-{os.urandom(6).hex()}"
         try:
+            how = "copy"
             if link == "hardlink" and not executable:
                 os.link(self.verified(algorithm, name), tmp)
-                os.replace(tmp, dest)
-                return "hardlink"
-            if link in ("auto", "reflink"):
-                src = self.verified(algorithm, name)
-                if _reflink(src, tmp):
-                    os.chmod(tmp, _file_mode(executable))
-                    os.replace(tmp, dest)
-                    return "reflink"
-            self._copy_verified(algorithm, name, tmp)
-            os.chmod(tmp, _file_mode(executable))
+                how = "hardlink"
+            elif link in ("auto", "reflink") and self._clone_verified(algorithm, name, tmp):
+                how = "reflink"
+            elif link == "reflink":
+                raise DataError("the file system cannot clone the cache's objects here "
+                                "(no reflinks)", path=str(dest),
+                                hint="use --link auto or copy (the files before it in the "
+                                     "listing were restored)")
+            else:
+                self._copy_verified(algorithm, name, tmp)
+            if how != "hardlink":
+                os.chmod(tmp, _file_mode(executable))
             os.replace(tmp, dest)
-            return "copy"
+            return how
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _disk_full(exc, dest) from None
             raise DataError(f"cannot write: {exc.strerror}", path=str(dest), hint="") from None
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _clone_verified(self, algorithm: str, name: str, tmp: Path) -> bool:
+        """Clone the object to `tmp` and check the clone's bytes; False where none can be made."""
+        src = self.find(algorithm, name)
+        if src is None:
+            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
+                            hint="run `envbuild data pull` to fetch it from the remote")
+        if not _clone(src, tmp):
+            return False
+        actual = object_digest(tmp, algorithm)
+        if actual != _hex_of(name):
+            self._drop_corrupt(src, algorithm, name)
+            raise IntegrityError(
+                f"corrupt cache object {src}: its {algorithm} is {actual}",
+                hint="it was removed; run `envbuild data pull` (or add the data again)")
+        return True
+
+    def require_clone(self, algorithm: str, name: str, dest: Path) -> None:
+        """Raise DataError unless the object can be cloned to where `dest` will be written.
+
+        `checkout --link reflink` asks before it writes anything: a refusal after some files
+        were already restored would leave a half-done checkout.
+        """
+        where = dest.parent
+        while not where.is_dir():
+            where = where.parent
+        src = self.find(algorithm, name)
+        if src is None:
+            return  # the checkout's own check names the missing objects
+        probe = where / f".envbuild-clone-probe-{os.urandom(6).hex()}"
+        try:
+            if not _clone(src, probe):
+                raise DataError("the file system cannot clone the cache's objects here "
+                                "(no reflinks)", path=str(where),
+                                hint="use --link auto (clone where possible, else copy) or "
+                                     "--link copy; nothing was changed")
+        finally:
+            probe.unlink(missing_ok=True)
+
+    def _drop_corrupt(self, found: Path, algorithm: str, name: str) -> None:
+        """Remove a corrupt object, if it is our own (a fallback cache is not ours to edit)."""
+        if found == self.path(algorithm, name):
+            try:
+                found.unlink()
+            except OSError:
+                pass  # a read-only shared cache: every later read re-checks it all the same
 
     def _copy_verified(self, algorithm: str, name: str, tmp: Path) -> None:
         src = self.find(algorithm, name)
@@ -345,8 +449,7 @@ class ObjectCache:
         finally:
             os.close(fd)
         if fh.hexdigest != _hex_of(name):
-            if src == self.path(algorithm, name):
-                src.unlink(missing_ok=True)
+            self._drop_corrupt(src, algorithm, name)
             raise IntegrityError(
                 f"corrupt cache object {src}: its {algorithm} is {fh.hexdigest}",
                 hint="it was removed; run `envbuild data pull` (or add the data again)")
@@ -373,12 +476,13 @@ def object_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def _reflink(src: Path, tmp: Path) -> bool:
-    """A copy-on-write clone where the file system supports it (btrfs, xfs); False otherwise."""
-    try:
-        with open(src, "rb") as s, open(tmp, "wb") as d:
+def _clone(src: Path, dest: Path) -> bool:
+    """A copy-on-write clone of `src` at `dest` (FICLONE); False where the file systems can't."""
+    with open(src, "rb") as s, open(dest, "wb") as d:
+        try:
             fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
-        return True
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        return False
+        except OSError as exc:
+            if exc.errno in _NO_CLONE:
+                return False
+            raise
+    return True

@@ -228,17 +228,24 @@ Job = tuple[str, str, int]  # (absolute path, display path, size from the walk)
 Outcome = tuple[str, int, int, int, int] | tuple[str, str, str]
 
 
-def _storer(store: str | None, link: bool) -> Callable[..., FileHash]:
+def _storer(store: str | None, link: str) -> Callable[..., FileHash]:
+    """How a file enters the cache `store` (None: it is only hashed); `link` as `data add`'s."""
     if store is None:
         return hash_file
+    from functools import partial
+
     from envbuild.data.cache import ObjectCache
 
     cache = ObjectCache.shared(Path(store))
-    return cache.store_link if link else cache.store_file
+    if link == "hardlink":
+        return cache.store_link
+    if link in ("auto", "reflink"):
+        return partial(cache.store_reflink, required=link == "reflink")
+    return cache.store_file
 
 
 def _hash_batch(jobs: Sequence[Job], algorithm: str, store: str | None = None,
-                link: bool = False) -> list[Outcome]:
+                link: str = "copy") -> list[Outcome]:
     """Hash (and with `store`, a cache root, also store) each file; stop at the first error."""
     hash_one = _storer(store, link)
     out: list[Outcome] = []
@@ -270,12 +277,12 @@ def worker_count() -> int:
 
 
 def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | None = None,
-               link: bool = False, progress: Progress | None = None,
+               link: str = "copy", progress: Progress | None = None,
                workers: int | None = None) -> list[FileHash]:
     """Hash every job's file; the hashes in job order. The first bad file raises DataError.
 
-    With `store` (a cache root) each file is also stored in the cache, in the same read (with
-    `link`: hard-linked into it after the hash, no copy). Files over BIG_FILE are hashed here,
+    With `store` (a cache root) each file is also stored in the cache: copied in the same read,
+    or after its hash cloned (`link` "auto" or "reflink") or hard-linked ("hardlink") into it. Files over BIG_FILE are hashed here,
     showing their bytes on the progress bar; the rest go to worker processes when there are
     enough of them to pay for starting the workers.
     """

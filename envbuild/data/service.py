@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ def _listing_of(algorithm: str, walked: list[Entry], hexdigests: list[str]) -> b
 
 
 def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
-         store: bool = False, link: bool = False, label: str = "hashing") -> Scan:
+         store: bool = False, link: str = "copy", label: str = "hashing") -> Scan:
     """Digest of the project path `rel` as it is now; FileNotFoundError when it is absent.
 
     Files whose stat matches the stat cache are not read (unless `rehash`); a walk equal to the
@@ -230,8 +231,13 @@ class AddOutcome:
 
 
 def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
-        link: str = "copy") -> AddOutcome:
-    """Hash, store and pin. `link="hardlink"` links files into the cache instead of copying."""
+        link: str = "auto") -> AddOutcome:
+    """Hash, store and pin.
+
+    `link`: how files enter the cache. auto clones them where the file system can (btrfs, xfs)
+    and copies them elsewhere; reflink only clones (an error where it cannot); copy always
+    copies; hardlink links them (no copy; the working files become read-only).
+    """
     lock, table = load_table(ctx.project)
     if not paths:
         spec = spec_data(ctx.project)
@@ -249,7 +255,7 @@ def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
             raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
                             hint=f"add {covering.path} again instead")
         try:
-            found = scan(ctx, rel, "sha256", store=True, link=link == "hardlink", label="adding")
+            found = scan(ctx, rel, "sha256", store=True, link=link, label="adding")
         except FileNotFoundError:
             raise DataError("not found", path=rel, hint="paths are relative to the current "
                             "directory and must lie inside the project") from None
@@ -424,6 +430,7 @@ class CheckoutOutcome:
     removed: tuple[str, ...]
     kept: tuple[str, ...]  # overwritten with --force; their old bytes are in the cache
     unchanged: int
+    how: tuple[tuple[str, int], ...] = ()  # (reflink | copy | hardlink, files written so)
 
 
 def _current(ctx: DataContext, rel: str, algorithm: str) -> Scan | None:
@@ -500,19 +507,22 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
                         f"whose content is not in the cache: {names}",
                         hint="`envbuild data add` them to keep them, or pass --force (their "
                              "bytes are stored in the cache first); nothing was changed")
+    if link == "reflink" and writes:
+        ctx.cache.require_clone(writes[0][0].algorithm, writes[0][2], ctx.project / writes[0][1])
     for path, algorithm in at_risk:  # --force: keep the old bytes where they can be found again
         kept = ctx.cache.store_file(str(ctx.project / path), algorithm, display=path)
         # The cache skips fsync (see cache.py), but these objects are about to be the only
         # copy of the user's bytes: they reach the disk before the working file is replaced.
         _fsync(ctx.cache.path(algorithm, kept.hexdigest))
     written = []
+    how: Counter[str] = Counter()
     total = sum(os.path.getsize(ctx.cache.find(r.algorithm, n) or os.devnull)
                 for r, _, n, _ in writes)
     ctx.progress.start("checking out", total, len(writes))
     try:
         for ref, path, name, executable in writes:
-            ctx.cache.materialize(ref.algorithm, name, ctx.project / path,
-                                  executable=executable, link=link)
+            how[ctx.cache.materialize(ref.algorithm, name, ctx.project / path,
+                                      executable=executable, link=link)] += 1
             written.append(path)
             found = ctx.cache.find(ref.algorithm, name)
             ctx.progress.advance(os.path.getsize(found) if found else 0, 1)
@@ -522,7 +532,8 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
         (ctx.project / path).unlink()
         _prune_empty_dirs(ctx.project, path)
     return CheckoutOutcome(written=tuple(written), removed=tuple(removes),
-                           kept=tuple(p for p, _ in at_risk), unchanged=unchanged)
+                           kept=tuple(p for p, _ in at_risk), unchanged=unchanged,
+                           how=tuple(sorted(how.items())))
 
 
 def _fsync(path: Path) -> None:

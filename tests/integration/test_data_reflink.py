@@ -1,4 +1,5 @@
-"""`envbuild data checkout --link` on a file system with reflinks, and where no reflink can be made.
+"""`envbuild data add` and `checkout --link` on a file system with reflinks, and where none
+can be made.
 
 The reflink side is a loop-mounted XFS (the `reflink_dir` fixture, tests/integration/conftest.py)
 holding both the project and the cache, so FICLONE can clone a cache object into the working
@@ -182,21 +183,78 @@ def test_editing_a_cloned_file_leaves_the_cache_object_intact(reflink_tmp_path: 
     verified(project, cache)
 
 
-@pytest.mark.parametrize("link", ["reflink", "auto"])
-@pytest.mark.parametrize("where", ["ext4", "cache on another file system"])
-def test_where_no_reflink_can_be_made_checkout_writes_copies(
-        where: str, link: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """What cache.py does: a failed FICLONE (EOPNOTSUPP on ext4, EXDEV across file systems)
-    falls back to a checked copy, for an explicit `--link reflink` as for `auto`: exit 0."""
+def _no_reflink_root(where: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     if where == "ext4":
         if fs_type(tmp_path) != "ext4":
             pytest.skip(f"the temp dir is on {fs_type(tmp_path)}, not ext4")
-        root = tmp_path
-    else:
-        root = request.getfixturevalue("reflink_tmp_path")  # the project on XFS
-    project, cache = make_project(root), tmp_path / "cache"
-    before = add_wipe_checkout(project, cache, link)
+        return tmp_path
+    return request.getfixturevalue("reflink_tmp_path")  # the project on XFS, the cache on ext4
+
+
+WHERE = ["ext4", "cache on another file system"]
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_where_no_reflink_can_be_made_auto_copies(
+        where: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A failed FICLONE (EOPNOTSUPP on ext4, EXDEV across file systems): auto copies, both ways."""
+    project, cache = make_project(_no_reflink_root(where, tmp_path, request)), tmp_path / "cache"
+    envbuild(project, cache, "add", "data")  # --link auto is the default
+    for rel, (data, _) in working_files(project).items():
+        if data:
+            assert shares_none(cache_object(cache, data)), rel
+    before = working_files(project)
+    shutil.rmtree(project / "data")
+    out = json.loads(envbuild(project, cache, "checkout", "--json").stdout)
+    assert out["written_by"] == {"copy": 5}
+    assert working_files(project) == before
     for rel, (data, _) in before.items():
         if data:
             assert shares_none(project / rel), (rel, extents(project / rel))
     verified(project, cache)
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_where_no_reflink_can_be_made_link_reflink_refuses(
+        where: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """An explicit --link reflink is an error there, before anything is written."""
+    project, cache = make_project(_no_reflink_root(where, tmp_path, request)), tmp_path / "cache"
+    lock = (project / "envbuild.lock").read_bytes()
+    refused = envbuild(project, cache, "add", "--link", "reflink", "data", check=False)
+    assert refused.returncode != 0 and "no reflinks" in refused.stderr, refused.stderr
+    assert refused.stderr.count("error:") == 1 and "hint:" in refused.stderr
+    assert (project / "envbuild.lock").read_bytes() == lock  # nothing pinned
+
+    before = add_wipe_checkout(project, cache, "copy")
+    shutil.rmtree(project / "data")
+    refused = envbuild(project, cache, "checkout", "--link", "reflink", check=False)
+    assert refused.returncode != 0 and "no reflinks" in refused.stderr, refused.stderr
+    assert not (project / "data").exists()  # nothing restored, no probe left behind
+    assert not [p for p in project.iterdir() if "envbuild" in p.name and p.name != "envbuild.lock"
+                and p.name != ".envbuild"]
+    envbuild(project, cache, "checkout")
+    assert working_files(project) == before
+
+
+@pytest.mark.parametrize("link", ["auto", "reflink"])
+def test_add_on_xfs_clones_the_files_into_the_cache(link: str, reflink_tmp_path: Path) -> None:
+    """add --link auto (the default) or reflink: each cache object is a clone of its working
+    file (the same blocks), and the working file stays writable: an edit leaves the object."""
+    project, cache = make_project(reflink_tmp_path), reflink_tmp_path / "cache"
+    envbuild(project, cache, "add", "--link", link, "data")
+    files = working_files(project)
+    for rel, (data, _) in files.items():
+        path, obj = project / rel, cache_object(cache, data)
+        assert obj.read_bytes() == data and not os.path.samefile(path, obj), rel
+        assert obj.stat().st_mode & 0o222 == 0, rel  # the object is read-only
+        assert path.stat().st_mode & 0o200, rel  # the working file is not
+        if data:
+            assert physical_blocks(path) == physical_blocks(obj), rel
+            assert shares_extents(obj), rel
+    verified(project, cache)
+    big = project / "data" / "big.bin"
+    with open(big, "r+b") as f:  # in place: copy-on-write gives this block its own storage
+        f.seek(3 * BLOCK)
+        f.write(b"\0" * BLOCK)
+    obj = cache_object(cache, files["data/big.bin"][0])
+    assert hashlib.sha256(obj.read_bytes()).hexdigest() == obj.parent.name + obj.name

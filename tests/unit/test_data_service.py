@@ -7,6 +7,7 @@ tests/integration/test_data_*.py.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -178,14 +179,46 @@ def test_checkout_overwrites_a_cached_older_version_without_force(project: Path)
     assert (project / "model.bin").read_bytes() == old
 
 
-@pytest.mark.parametrize("link", ["copy", "hardlink", "reflink", "auto"])
+@pytest.mark.parametrize("link", ["copy", "hardlink", "auto"])
 def test_checkout_link_modes(project: Path, link: str) -> None:
     service.add(ctx(project), [])
     (project / "model.bin").unlink()
     (project / "data" / "run.sh").unlink()
-    service.checkout(ctx(project), link=link)
+    outcome = service.checkout(ctx(project), link=link)
     assert service.check(ctx(project), rehash=True).ok
     assert os.stat(project / "data" / "run.sh").st_mode & 0o100
+    # An executable is never hard-linked; auto clones only where the file system can.
+    expected = {"copy": {"copy": 2}, "hardlink": {"copy": 1, "hardlink": 1},
+                "auto": {"reflink" if can_clone(project) else "copy": 2}}[link]
+    assert dict(outcome.how) == expected
+
+
+def can_clone(where: Path) -> bool:
+    """Whether `where`'s file system makes reflinks (ext4 does not; btrfs and xfs do)."""
+    src, dest = where / ".probe-src", where / ".probe-dest"
+    src.write_bytes(b"x" * 4096)
+    try:
+        with open(src, "rb") as s, open(dest, "wb") as d:
+            fcntl.ioctl(d.fileno(), 0x40049409, s.fileno())  # FICLONE
+        return True
+    except OSError:
+        return False
+    finally:
+        src.unlink()
+        dest.unlink(missing_ok=True)
+
+
+def test_checkout_link_reflink_refuses_before_writing_where_it_cannot_clone(
+        project: Path) -> None:
+    if can_clone(project):
+        pytest.skip("this file system makes reflinks")
+    service.add(ctx(project), [])
+    (project / "model.bin").unlink()
+    (project / "data" / "run.sh").unlink()
+    with pytest.raises(DataError, match="cannot clone"):
+        service.checkout(ctx(project), link="reflink")
+    assert not (project / "model.bin").exists() and not (project / "data" / "run.sh").exists()
+    assert not [p for p in project.rglob("*") if "envbuild-" in p.name]  # no probe left
 
 
 def test_checkout_refuses_a_corrupt_cache_object(project: Path) -> None:
