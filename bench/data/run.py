@@ -23,6 +23,11 @@ once before timing), whole commands timed from process start to exit:
     envbuild data add small                 hash + store (empty cache); and with --link hardlink
     dvc add small                           (empty cache)
     cp -r small COPY                        the disk's cost of writing the same 20,000 files
+  the same adds on a file system with reflinks (root and mkfs.xfs; --no-xfs skips it): a fresh
+  XFS loop-mounted from a sparse file in the temp dir, the data copied onto it, caches there too:
+    envbuild data add big/big.bin, small    --link auto (the default): hash + clone into the cache
+    dvc add big/big.bin, small              DVC's default cache.type reflink,copy: md5 + clone
+    cp -r --reflink=always small COPY       clones only: the floor
   nothing changed (both paths pinned, stat caches warm):
     envbuild data status                    stat cache: no file is read
     dvc status
@@ -270,6 +275,55 @@ class Bench:
             self.record("dvc-status", timed([self.dvc, "status"], p, self.env))
 
 
+    def run_reflink(self) -> None:
+        """The same adds on a file system with reflinks, where every tool can clone.
+
+        DVC's default cache.type is "reflink,copy" and `data add --link auto` (the default)
+        clones too, so here no tool copies a byte into its cache; `cp -r --reflink=always` is
+        the floor. Both caches live on the same XFS as the data (a clone cannot cross file
+        systems).
+        """
+        p = self.project
+        subprocess.run(["git", "init", "-q"], cwd=p, check=True)
+        subprocess.run([self.dvc, "init", "-q"], cwd=p, check=True, env=self.env)
+        subprocess.run([self.dvc, "config", "core.analytics", "false"], cwd=p, check=True,
+                       env=self.env)
+        for _ in range(max(self.runs, self.dvc_runs)):
+            self.settle()
+            self.record("cp-small", timed(["cp", "-r", "--reflink=always", str(p / "small"),
+                                           str(self.fresh("cp"))], p))
+            if len(self.times.get("dvc-add-small", [])) < self.dvc_runs:
+                self.reset_dvc()
+                self.settle()
+                self.record("dvc-add-big", timed([self.dvc, "add", "-q", "big/big.bin"], p,
+                                                 self.env))
+                self.settle()
+                self.record("dvc-add-small", timed([self.dvc, "add", "-q", "small"], p,
+                                                   self.env))
+            if len(self.times.get("envbuild-add-small", [])) < self.runs:
+                self.reset_envbuild()
+                self.settle()
+                self.record("envbuild-add-big", timed(self.eb("add", "big/big.bin"), p,
+                                                      self.env))
+                self.settle()
+                self.record("envbuild-add-small", timed(self.eb("add", "small"), p, self.env))
+
+
+def mount_xfs(tmp: Path, size: int) -> Path | None:
+    """A fresh XFS with reflinks, loop-mounted at tmp/xfs; None where that cannot be done."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.xfs"):
+        return None
+    image, mnt = tmp / "xfs.img", tmp / "xfs"
+    with open(image, "wb") as f:
+        f.truncate(size)  # sparse: only what is written takes space
+    mnt.mkdir()
+    for argv in (["mkfs.xfs", "-q", "-f", "-m", "reflink=1", str(image)],
+                 ["mount", "-o", "loop", str(image), str(mnt)]):
+        if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
+            return None
+    return mnt
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -315,6 +369,17 @@ def summarize(times: dict[str, list[float]], sizes: dict[str, int]) -> dict[str,
         ("no change: dvc status / envbuild data status (time)", m["dvc-status"]
          / m["envbuild-status"], ">= 3x", m["dvc-status"] / m["envbuild-status"] >= 3),
     ]
+    x = {k.removeprefix("xfs:"): median(v) for k, v in times.items() if k.startswith("xfs:")}
+    if x:
+        rows += [
+            ("XFS (reflinks): 20k files: dvc add / envbuild data add (time)",
+             x["dvc-add-small"] / x["envbuild-add-small"], ">= 10x",
+             x["dvc-add-small"] / x["envbuild-add-small"] >= 10),
+            ("XFS (reflinks): large file: dvc add / envbuild data add (time)",
+             x["dvc-add-big"] / x["envbuild-add-big"], "", None),
+            ("XFS (reflinks): 20k files: envbuild data add / cp -r --reflink (time)",
+             x["envbuild-add-small"] / x["cp-small"], "", None),
+        ]
     return {"medians": m, "rates_gb_s": rate,
             "ratios": [{"name": n, "value": v, "target": t, "met": ok} for n, v, t, ok in rows]}
 
@@ -370,19 +435,53 @@ def render(data: dict) -> str:
                        ("envbuild-status", "`envbuild data status` (both refs), nothing changed"),
                        ("dvc-status", "`dvc status` (both), nothing changed")):
         lines.append(f"| {label} | {m[key]:.2f} | {every(key)} |")
+    if "xfs:cp-small" in m:
+        lines += ["", (f"On a file system with reflinks (a fresh XFS, loop-mounted from a file on "
+                       f"the same disk; data, caches and copies all on it), median of "
+                       f"{data['runs']} runs ({data['dvc_runs']} for dvc add):"), "",
+                  "| XFS with reflinks | seconds (median) | every run, seconds |", "|---|---:|---|"]
+        for key, label in (
+                ("envbuild-add-big", "`envbuild data add big/big.bin` (hash + clone)"),
+                ("dvc-add-big", "`dvc add big/big.bin` (md5 + clone: cache.type reflink,copy)"),
+                ("envbuild-add-small", f"`envbuild data add small` ({n_small} files, hash + clone)"),
+                ("dvc-add-small", "`dvc add small` (md5 + clone)"),
+                ("cp-small", "`cp -r --reflink=always small` (clones only, no hashing)")):
+            lines.append(f"| {label} | {m['xfs:' + key]:.2f} | {every('xfs:' + key)} |")
     lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
     for row in data["summary"]["ratios"]:
         met = {True: "**yes**", False: "**NO**", None: ""}[row["met"]]
         lines.append(f"| {row['name']} | {row['value']:.2f} | {row['target']} | {met} |")
     lines += ["", ("Notes: every command is a whole process (interpreter start included); "
-              "`envbuild data add` also stores each object in its cache (a copy on this ext4: no "
-              "reflinks) and rewrites envbuild.lock, as `dvc add` copies into `.dvc/cache`; "
+              "`envbuild data add` (default --link auto) also stores each object in its cache (a "
+              "copy on this ext4: no reflinks; a clone on the XFS) and rewrites envbuild.lock, as `dvc add` copies into `.dvc/cache`; "
               "`--link hardlink` links each file into the cache instead (no copy), as DVC's "
               "`cache.type hardlink` does. Each run of each tool starts with an empty cache in "
               "a new directory on a settled disk (see bench/data/run.py). The no-change status "
               "reads no file and no TOML: the stat cache (size, mtime, inode, mode of every "
               "file, and the lock's [data] table) answers.")]
     return "\n".join(lines) + "\n"
+
+
+def run_on_xfs(tmp: Path, project: Path, args: argparse.Namespace, bench: Bench) -> None:
+    """The adds again on a reflink file system; times land in bench.times as "xfs:<name>"."""
+    data_bytes = sum(f.stat().st_size for f in project.rglob("*") if f.is_file())
+    mnt = mount_xfs(tmp, 3 * data_bytes + (1 << 30))
+    if mnt is None:
+        log("no XFS with reflinks (needs root and mkfs.xfs): that part is skipped")
+        return
+    try:
+        log(f"copying the data to XFS at {mnt}")
+        (mnt / "project").mkdir()
+        for name in ("big", "small"):
+            subprocess.run(["cp", "-a", str(project / name), str(mnt / "project")], check=True)
+        write_lock(mnt / "project")
+        xfs = Bench(mnt, args.runs, args.dvc_runs)
+        xfs.run_reflink()
+        for name, values in xfs.times.items():
+            bench.times["xfs:" + name] = values
+        bench.settled += xfs.settled
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def version(argv: list[str]) -> str:
@@ -402,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=BENCH / "out" / "data.json")
     parser.add_argument("--no-results", action="store_true", help="leave RESULTS.md alone")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--no-xfs", action="store_true",
+                        help="skip the adds on a loop-mounted XFS with reflinks (needs root "
+                             "and mkfs.xfs)")
     args = parser.parse_args(argv)
     for name in ("openssl", "sha256sum", "cat", "git"):
         if not shutil.which(name):
@@ -417,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(tmp, args.runs, args.dvc_runs)
         load = f"{os.getloadavg()[0]:.1f}"
         bench.run()
+        if not args.no_xfs:
+            run_on_xfs(tmp, project, args, bench)
         git = version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
         dirty = version(["git", "-C", str(REPO), "status", "--porcelain", "envbuild/data"])
         data = {
