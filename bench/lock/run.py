@@ -120,7 +120,7 @@ def timed(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) ->
         return time.perf_counter() - start, -9, True, out or "", err or ""
 
 
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.M)
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.MULTILINE)
 
 
 def count_pins(path: Path) -> tuple[int | None, int | None]:
@@ -244,7 +244,7 @@ def import_profile(bench: Bench, repeats: int = 3) -> dict[str, object]:
     imports: list[dict[str, object]] = []
     total = 0.0
     for _ in range(repeats):
-        total, rc, _timed_out, _out, err = timed(argv, cwd=REPO, env=env, timeout=120)
+        total, _rc, _timed_out, _out, err = timed(argv, cwd=REPO, env=env, timeout=120)
         imports = []
         for line in err.splitlines():
             m = _IMPORT_LINE.match(line)
@@ -318,7 +318,7 @@ def index_headers(url: str = "https://pypi.org/simple/numpy/") -> dict[str, obje
 
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=30) as r:
-            names = sorted(k.lower() for k in r.headers.keys())
+            names = sorted(k.lower() for k in r.headers)
     except OSError as exc:
         return {"url": url, "error": str(exc)}
     cacheable = any(n in names for n in ("cache-control", "etag", "last-modified", "expires"))
@@ -363,7 +363,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def ratios(summary: dict) -> list[dict[str, object]]:
-    m = lambda s, t: median(summary, s, t)  # noqa: E731
+    m = lambda s, t: median(summary, s, t)
     rows = [
         {"name": "envbuild / uv, warm cache, fresh lock", "value": ratio(m("warm", "envbuild"), m("warm", "uv")),
          "target": "<= 1.3", "ok": lambda v: v <= 1.3},
@@ -436,10 +436,10 @@ def render_section(data: dict) -> str:
     lines = [
         "## lock",
         "",
-        "`envbuild lock` vs plain `uv pip compile --universal --generate-hashes` vs "
+        ("`envbuild lock` vs plain `uv pip compile --universal --generate-hashes` vs "
         "`pip-compile --generate-hashes`, same requirement set, one cache dir per tool. "
         "Written by `.venv/bin/python bench/lock/run.py` (see bench/README.md); raw numbers in "
-        "bench/out/lock.json.",
+        "bench/out/lock.json."),
         "",
         f"- date: {data['date']}",
         f"- machine: {m['nproc']} CPUs ({m['cpu'] or 'unknown CPU'}), {m['memory']}, {m['os']}; "
@@ -451,18 +451,18 @@ def render_section(data: dict) -> str:
         f"{fmt_load(data['load']['end'])}" + busy_note(data),
         f"- requirement set ({req_name}, {len(reqs)} top-level): "
         + ", ".join(f"`{r}`" for r in reqs),
-        f"- packages locked: envbuild {packages['envbuild']} (linux/amd64 + linux/arm64, "
+        (f"- packages locked: envbuild {packages['envbuild']} (linux/amd64 + linux/arm64, "
         f"Python {PYTHON}), uv {packages['uv']} (universal: also Windows/macOS-only packages), "
-        f"pip-compile {packages['pip-compile']} (this interpreter and platform)",
-        f"- runs: warm and no-change median of {data['config']['runs']} for envbuild and both uv "
+        f"pip-compile {packages['pip-compile']} (this interpreter and platform)"),
+        (f"- runs: warm and no-change median of {data['config']['runs']} for envbuild and both uv "
         f"commands; "
         f"cold {data['config']['cold_runs']}; pip-compile {data['config']['pip_runs']} per "
-        f"scenario, timeout {timeout:.0f} s",
+        f"scenario, timeout {timeout:.0f} s"),
         "",
-        "Median wall time in seconds (whole command, from process start to exit; min-max "
+        ("Median wall time in seconds (whole command, from process start to exit; min-max "
         "in brackets). \"uv, envbuild's call\" is the exact `uv pip compile --format "
         "pylock.toml` command envbuild runs, timed alone: envbuild minus it is envbuild's own "
-        "cost.",
+        "cost."),
         "",
         "| scenario | " + " | ".join(TOOL_TITLES[t] for t in TOOLS) + " |",
         "|---|" + "---:|" * len(TOOLS),
@@ -482,22 +482,22 @@ def render_section(data: dict) -> str:
         "",
         "- cold: empty cache dir, no previous output.",
         "- warm: the cache the cold run filled, outputs deleted before each run (a fresh lock).",
-        "- no change: cache warm and the previous output present. envbuild sees its lock is "
+        ("- no change: cache warm and the previous output present. envbuild sees its lock is "
         "fresh and resolves nothing; `uv pip compile -o out.txt` and `pip-compile` re-resolve "
-        "(they only use the existing output as preferences).",
+        "(they only use the existing output as preferences)."),
         "",
-        "Commands (each in its own work dir; envbuild and uv with their own `UV_CACHE_DIR`, "
+        ("Commands (each in its own work dir; envbuild and uv with their own `UV_CACHE_DIR`, "
         "pip-compile with `PIP_CACHE_DIR` and `--cache-dir`; pip with `PIP_CONFIG_FILE=/dev/null` "
-        "and no `PIP_FIND_LINKS`, so the machine's local wheel folders and constraints stay out):",
+        "and no `PIP_FIND_LINKS`, so the machine's local wheel folders and constraints stay out):"),
         "",
         "```",
         "envbuild -C <project> lock --json",
-        f"uv pip compile --universal --generate-hashes requirements.in -o out.txt --python-version "
-        f"{PYTHON} --no-config --quiet",
-        f"uv pip compile requirements.in --output-file pylock.toml --format pylock.toml --universal "
-        f"--python-version {PYTHON} --no-header --no-config --quiet   # uv, envbuild's call",
-        "pip-compile --generate-hashes --allow-unsafe --strip-extras --quiet --cache-dir <dir> "
-        "requirements.in -o requirements.txt",
+        (f"uv pip compile --universal --generate-hashes requirements.in -o out.txt --python-version "
+        f"{PYTHON} --no-config --quiet"),
+        (f"uv pip compile requirements.in --output-file pylock.toml --format pylock.toml --universal "
+        f"--python-version {PYTHON} --no-header --no-config --quiet   # uv, envbuild's call"),
+        ("pip-compile --generate-hashes --allow-unsafe --strip-extras --quiet --cache-dir <dir> "
+        "requirements.in -o requirements.txt"),
         "```",
         "",
         "Cache size after the run: " + ", ".join(
@@ -507,13 +507,13 @@ def render_section(data: dict) -> str:
     if headers and not headers.get("cacheable"):
         lines += [
             "",
-            f"Warm is hardly faster than cold here: the index this machine reaches answers "
+            (f"Warm is hardly faster than cold here: the index this machine reaches answers "
             f"without Cache-Control, ETag or Last-Modified (a project page of the index sent only: "
             f"{', '.join(headers.get('names', [])) or 'nothing'}), so uv must fetch every "
             "simple page again on each run (its cache only saves the wheel metadata), and "
             "pip's HTTP cache stores nothing at all. Against an index that sends cache headers "
             "warm runs get shorter, and envbuild's fixed cost (the gap to \"uv, envbuild's "
-            "call\") weighs more in the 1.3x ratio.",
+            "call\") weighs more in the 1.3x ratio."),
         ]
     prof = data.get("import_profile")
     if prof:
@@ -521,12 +521,12 @@ def render_section(data: dict) -> str:
             "",
             "### lock: envbuild's no-change path",
             "",
-            f"`python -X importtime -m envbuild.cli.main -C DIR lock` on a fresh lock: wall "
+            (f"`python -X importtime -m envbuild.cli.main -C DIR lock` on a fresh lock: wall "
             f"{prof['wall_seconds']:.3f} s (with -X importtime's own overhead); the bare "
             f"interpreter (`python -c pass`) takes {prof['python_startup_seconds']:.3f} s and "
             f"`python -c 'import envbuild.cli.main'` {prof['import_cli_main_seconds']:.3f} s. "
             f"Imports: {int(prof['import_total_us']) / 1000:.0f} ms in all. Top 10 by cumulative "
-            "time:",
+            "time:"),
             "",
             "| module | cumulative ms | self ms |",
             "|---|---:|---:|",
@@ -588,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.setup()
         info = machine(bench)
         log(f"machine: {info}")
-        started = dt.datetime.now(dt.timezone.utc)
+        started = dt.datetime.now(dt.UTC)
         load_start = os.getloadavg()
 
         def count(tool: str, scenario: str) -> int:

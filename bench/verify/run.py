@@ -103,24 +103,24 @@ def main() -> None:
     load = os.getloadavg()[0]
     lines = [
         "## verify", "",
-        "`envbuild verify` with nothing changed vs `dvc status` on the same data: a copy of "
+        ("`envbuild verify` with nothing changed vs `dvc status` on the same data: a copy of "
         f"examples/churn plus {args.files} small files (4 to 12 KiB) in data/many, pinned by both "
         "tools. Written by `.venv/bin/python bench/verify/run.py`; raw numbers in "
-        "bench/out/verify.json.", "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; Python "
-        f"{platform.python_version()}; load average at the end {load:.1f}",
+        "bench/out/verify.json."), "",
+        (f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; Python "
+        f"{platform.python_version()}; load average at the end {load:.1f}"),
         f"- median of {args.runs} interleaved runs, whole commands (process start to exit)", "",
         "| command | median s | dvc status / command |", "|---|---:|---:|",
     ]
     for name, median in medians.items():
         lines.append(f"| {name} | {median:.3f} | {medians['dvc status'] / median:.2f}x |")
     lines += ["",
-              "`envbuild verify` runs four checks: the lock (the example's model is named by "
+              ("`envbuild verify` runs four checks: the lock (the example's model is named by "
               "alias, so it asks the MLflow store whether the alias moved, reading the sqlite "
               "store directly rather than importing mlflow), the generated image bundle "
               "(re-rendered and compared), the data (the stat cache answers: no file is read) "
               "and the model. `dvc status` checks the data alone. A ratio above 1 means "
-              "envbuild is faster.", ""]
+              "envbuild is faster."), ""]
     text = "\n".join(lines)
     print(text)
     if not args.no_results:

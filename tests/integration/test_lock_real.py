@@ -19,7 +19,7 @@ CHURN = REPO / "examples" / "churn"
 
 def envbuild(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "envbuild.cli.main", "-C", str(project), *args],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, check=False)
 
 
 def snapshot(project: Path) -> dict[str, bytes]:
