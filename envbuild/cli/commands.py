@@ -120,7 +120,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     out.write(f"model       {_model_line(lock.model)}\n")
     refs = dict(lock.data.get("refs") or {})
     for path in sorted(refs):
-        out.write(f"data        {path}  {refs[path].get('digest')}\n")
+        ref = refs[path]
+        at = f"  (Delta table version {ref['version']})" if "version" in ref else ""
+        out.write(f"data        {path}  {ref.get('digest')}{at}\n")
     out.write(f"packages    {len(ordered)} ({lock.python.lock_file}, resolved by {lock.resolver})\n")
     for p in ordered:
         marker = f"  ; {p.marker}" if p.marker else ""

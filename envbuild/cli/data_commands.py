@@ -1,4 +1,4 @@
-"""`envbuild data ...`: data refs in envbuild.lock, the object cache, remotes, DVC / LFS import.
+"""`envbuild data ...`: data refs in envbuild.lock, the object cache, remotes, imports.
 
 Handlers call envbuild.data.service and render its results; heavy imports stay inside them.
 """
@@ -26,6 +26,7 @@ examples:
   envbuild data checkout                         # restore the working files to the lock
   envbuild data import-dvc                       # adopt DVC's .dvc / dvc.lock outs (md5)
   envbuild data import-lfs                       # adopt Git LFS pointer files (sha256)
+  envbuild data import-delta data/events         # pin a Delta Lake table at its newest version
 """
 
 
@@ -82,7 +83,8 @@ def _context(args: argparse.Namespace) -> Any:
 
 def _ref_row(ref: Any) -> dict[str, Any]:
     return {"path": ref.path, "kind": ref.kind, "digest": ref.digest, "size": ref.size,
-            "files": ref.files, "source": ref.source, "origin": ref.origin}
+            "files": ref.files, "source": ref.source, "origin": ref.origin,
+            "version": ref.version}
 
 
 def _size(n: int) -> str:
@@ -225,7 +227,8 @@ def _imported(args: argparse.Namespace, outcome: Any) -> int:
                    "sources": list(outcome.sources), "bundle": outcome.bundle})
         return 0
     for ref in outcome.refs:
-        sys.stdout.write(f"{ref.path}  {ref.digest}  (from {ref.origin})\n")
+        at = f", version {ref.version}" if ref.version is not None else ""
+        sys.stdout.write(f"{ref.path}  {ref.digest}  (from {ref.origin}{at})\n")
     info(f"imported {len(outcome.refs)} ref(s); bundle "
          f"{outcome.bundle.removeprefix('sha256:')[:12]}")
     return 0
@@ -241,6 +244,13 @@ def cmd_import_lfs(args: argparse.Namespace) -> int:
     from envbuild.data.service import import_lfs
 
     return _imported(args, import_lfs(_context(args), args.paths, cwd=args.project.absolute()))
+
+
+def cmd_import_delta(args: argparse.Namespace) -> int:
+    from envbuild.data.service import import_delta
+
+    return _imported(args, import_delta(_context(args), args.paths, version=args.version,
+                                        cwd=args.project.absolute(), link=args.link))
 
 
 SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ...] = (
@@ -278,6 +288,13 @@ SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ..
      ("Pin Git LFS pointer files (every one in the project when none is named) as refs: an LFS\n"
      "oid is the file's sha256. A named file holding real content is hashed instead.\n\n"
      "example:\n  envbuild data import-lfs models/weights.bin"), cmd_import_lfs),
+    ("import-delta", "pin Delta Lake tables at a version",
+     ("Pin each Delta Lake table directory at a version (--version N; default the newest): the\n"
+     "ref holds its _delta_log commits 0..N and the data files active at N, hashed by sha256\n"
+     "and stored in the cache as by add. Files of later versions are not part of it, so the\n"
+     "table may move on; status and verify check version N's files, checkout restores them.\n"
+     "Read it back with DeltaTable(path, version=N) (`envbuild show` prints N).\n\n"
+     "example:\n  envbuild data import-delta data/events --version 3"), cmd_import_delta),
 )
 
 
@@ -286,7 +303,7 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         data.print_help()  # `envbuild data` alone: the list of subcommands, exit 2
         return 2
 
-    data = command("data", "pin data by sha256; cache, remotes, DVC / Git LFS import",
+    data = command("data", "pin data by sha256; cache, remotes, DVC / Git LFS / Delta import",
                    DATA_HELP, usage)
     # The same -v / -C flags as every command (SUPPRESS: they may stand anywhere).
     common = argparse.ArgumentParser(add_help=False)
@@ -308,8 +325,12 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         p.set_defaults(handler=handler)
         p.add_argument("paths", nargs="*", metavar="PATH",
                        help="data paths (default: every ref; for add: the spec's [data] paths)"
-                       if name not in ("import-dvc", "import-lfs") else "files to import")
-        if name == "add":
+                       if name not in ("import-dvc", "import-lfs", "import-delta")
+                       else "table directories" if name == "import-delta" else "files to import")
+        if name == "import-delta":
+            p.add_argument("--version", type=int, metavar="N",
+                           help="the table version to pin (default: the newest)")
+        if name in ("add", "import-delta"):
             p.add_argument("--link", choices=LINKS, default="auto",
                            help="how files enter the cache: auto (reflink where the file "
                                 "system can, else copy), reflink (clone or fail), copy, or "

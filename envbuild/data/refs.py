@@ -5,10 +5,16 @@ In envbuild.lock (keys sorted, so the table is canonical and enters the bundle i
     [data.refs."data/train.csv"]
     digest = "sha256:..."      # a file's sha256; a directory's tree digest (envbuild/data/tree.py)
     files = 1
-    kind = "file"              # or "dir"
+    kind = "file"              # or "dir", or "table" (a Delta Lake table version)
     size = 123                 # bytes, all files together
-    source = "envbuild"        # "envbuild" (data add), "dvc" (import-dvc), "git-lfs" (import-lfs)
+    source = "envbuild"        # "envbuild" (data add), "dvc" (import-dvc), "git-lfs" (import-lfs),
+                               # "delta" (import-delta)
     origin = "train.csv.dvc"   # imported refs only: the file the ref was read from
+    version = 3                # tables only: the table version pinned
+
+A table ref is a directory ref over only some of its files: the commits 0..version of the
+table's `_delta_log/` and the data files active at that version (envbuild/data/delta.py); its
+digest is the tree digest of their listing. Other files in the directory are not part of it.
 
 Refs imported from DVC keep DVC's md5 (`digest = "md5:..."`) and are checked by md5; a later
 `envbuild data add` of the same path re-hashes it to sha256.
@@ -22,8 +28,8 @@ from typing import Any
 
 from envbuild.data.tree import check_relpath, is_hex
 
-KINDS = ("file", "dir")
-SOURCES = ("envbuild", "dvc", "git-lfs")
+KINDS = ("file", "dir", "table")
+SOURCES = ("envbuild", "dvc", "git-lfs", "delta")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -35,12 +41,21 @@ class DataRef:
     files: int
     source: str = "envbuild"
     origin: str | None = None
+    version: int | None = None  # a table's version; None for files and directories
 
     def __post_init__(self) -> None:
         check_relpath(self.path)
         algorithm, _, hexdigest = self.digest.partition(":")
         if self.kind not in KINDS or self.source not in SOURCES or not is_hex(algorithm, hexdigest):
             raise ValueError(f"bad data ref for {self.path!r}")
+        if (self.kind == "table") != (self.version is not None) or (
+                self.version is not None and self.version < 0):
+            raise ValueError(f"bad data ref for {self.path!r}: a version goes with a table")
+
+    @property
+    def is_tree(self) -> bool:
+        """A directory or a table: its digest is that of a listing, kept as an object."""
+        return self.kind != "file"
 
     @property
     def algorithm(self) -> str:
@@ -62,19 +77,22 @@ class DataRef:
         return self.hexdigest
 
     def covers(self, path: str) -> bool:
-        return path == self.path or (self.kind == "dir" and path.startswith(self.path + "/"))
+        return path == self.path or (self.is_tree and path.startswith(self.path + "/"))
 
     @classmethod
     def from_dict(cls, path: str, d: Mapping[str, Any]) -> DataRef:
         return cls(path=path, kind=d["kind"], digest=d["digest"], size=int(d["size"]),
                    files=int(d["files"]), source=d.get("source", "envbuild"),
-                   origin=d.get("origin"))
+                   origin=d.get("origin"),
+                   version=int(d["version"]) if "version" in d else None)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "digest": self.digest, "size": self.size,
                                "files": self.files, "source": self.source}
         if self.origin is not None:
             out["origin"] = self.origin
+        if self.version is not None:
+            out["version"] = self.version
         return out
 
 

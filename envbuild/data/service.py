@@ -91,14 +91,29 @@ def _listing_of(algorithm: str, walked: list[Entry], hexdigests: list[str]) -> b
 
 
 def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
-         store: bool = False, link: str = "copy", label: str = "hashing") -> Scan:
+         store: bool = False, link: str = "copy", label: str = "hashing",
+         select: frozenset[str] | None = None) -> Scan:
     """Digest of the project path `rel` as it is now; FileNotFoundError when it is absent.
 
     Files whose stat matches the stat cache are not read (unless `rehash`); a walk equal to the
     recorded one gives the recorded digest without a look at any single file. With `store`,
     every file is also put in the cache (a file already cached and unchanged is not read).
+    With `select` (paths inside the directory `rel`): a table, made of only those files; one
+    that is missing is left out of the listing (so the digest differs), and a storing scan
+    refuses it.
     """
     kind, walked = walk(ctx.project, rel, ctx.ignore(algorithm))
+    if select is not None:
+        if kind != "dir":
+            raise DataError("is a file, the lock has a table (a directory) here", path=rel,
+                            hint="move the file away, then check out again")
+        kind, walked = "table", [e for e in walked if e[0] in select]
+        if store and len(walked) != len(select):
+            gone = sorted(select - {e[0] for e in walked})
+            raise DataError(f"{len(gone)} file(s) of the table version are missing, e.g. "
+                            f"{gone[0]}", path=rel,
+                            hint="a vacuum may have deleted them: pin a newer version, or "
+                                 "restore the files first")
     size = sum(e[1] for e in walked)
     if not rehash and not store:
         same = ctx.stat.root(rel, kind, walked, algorithm)
@@ -259,7 +274,7 @@ def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
         except FileNotFoundError:
             raise DataError("not found", path=rel, hint="paths are relative to the current "
                             "directory and must lie inside the project") from None
-        if found.kind == "dir":
+        if found.kind != "file":
             assert found.listing is not None  # a storing scan always renders it
             ctx.cache.store_bytes(found.listing, "sha256", found.digest.partition(":")[2])
         hashed += found.hashed
@@ -348,12 +363,43 @@ def _lfs_pointer_here(ctx: DataContext, ref: DataRef) -> bool:
     return parsed is not None and parsed[0] == ref.hexdigest
 
 
+def _table_selection(ctx: DataContext, ref: DataRef) -> frozenset[str] | None:
+    """The files of a table ref: from its log in the working tree (commits 0..version), else
+    from its listing in the cache; None when neither can be read.
+
+    The commits are themselves part of the selection, so a log edited since the lock changes
+    the digest whichever way the selection was found.
+    """
+    from envbuild.data.delta import DeltaError
+
+    assert ref.version is not None
+    try:
+        return frozenset(delta_files(ctx.project / ref.path, ref.version))
+    except (DeltaError, OSError):
+        listing = _listing(ctx, ref)
+        return frozenset(e.path for e in listing) if listing is not None else None
+
+
+def delta_files(table: Path, version: int) -> list[str]:
+    """The files of the Delta table at `table` at `version` (envbuild/data/delta.py)."""
+    from envbuild.data.delta import commit_name, table_files
+
+    return table_files(lambda v: (table / commit_name(v)).read_bytes(), version)
+
+
 def check_ref(ctx: DataContext, ref: DataRef, *, rehash: bool) -> tuple[RefState, int]:
     if _lfs_pointer_here(ctx, ref):
         return RefState(ref=ref, state="pointer", note="Git LFS pointer: the content is not "
                         "here (`git lfs pull` or `envbuild data checkout`)"), 0
+    select = None
+    if ref.kind == "table":
+        select = _table_selection(ctx, ref)
+        if select is None:
+            return RefState(ref=ref, state="changed", note="its _delta_log cannot be read and "
+                            "its listing is not in the cache: `envbuild data pull`, then "
+                            "check out"), 0
     try:
-        now = scan(ctx, ref.path, ref.algorithm, rehash=rehash,
+        now = scan(ctx, ref.path, ref.algorithm, rehash=rehash, select=select,
                    label="verifying" if rehash else "hashing")
     except FileNotFoundError:
         return RefState(ref=ref, state="missing", note="not in the working tree"), 0
@@ -361,7 +407,7 @@ def check_ref(ctx: DataContext, ref: DataRef, *, rehash: bool) -> tuple[RefState
         return RefState(ref=ref, state="ok", digest=now.digest), now.hashed
     changes: tuple[tuple[str, str], ...] = ((ref.path, "modified"),)
     note = ""
-    if ref.kind == "dir" and now.kind == "dir":
+    if ref.is_tree and now.kind == ref.kind:
         listing = _listing(ctx, ref)
         if listing is None:
             changes = ()
@@ -433,9 +479,10 @@ class CheckoutOutcome:
     how: tuple[tuple[str, int], ...] = ()  # (reflink | copy | hardlink, files written so)
 
 
-def _current(ctx: DataContext, rel: str, algorithm: str) -> Scan | None:
+def _current(ctx: DataContext, rel: str, algorithm: str,
+             select: frozenset[str] | None = None) -> Scan | None:
     try:
-        return scan(ctx, rel, algorithm, label="checking")
+        return scan(ctx, rel, algorithm, label="checking", select=select)
     except FileNotFoundError:
         return None
 
@@ -476,7 +523,9 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
         if dest.exists() and not dest.is_dir():
             raise DataError("is a file, the lock has a directory here", path=ref.path,
                             hint="move the file away, then check out again")
-        now = _current(ctx, ref.path, ref.algorithm) if dest.exists() else None
+        # A table's other files (later versions') are not the ref's: neither read nor removed.
+        select = frozenset(e.path for e in listing) if ref.kind == "table" else None
+        now = _current(ctx, ref.path, ref.algorithm, select) if dest.exists() else None
         have = {e.path: e for e in now.entries} if now is not None else {}
         want = {e.path: e for e in listing}
         for path, entry in sorted(want.items()):
@@ -580,7 +629,7 @@ def push(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
     table = read_table(ctx.project)
     wanted: dict[tuple[str, str], None] = {}
     for ref in _select(table, ctx.project, paths, cwd):
-        listing = need_listing(ctx, ref) if ref.kind == "dir" else None
+        listing = need_listing(ctx, ref) if ref.is_tree else None
         for obj in ref_objects(ctx, ref, listing):
             wanted[obj] = None
     missing = [o for o in wanted if not ctx.cache.has(*o)]
@@ -635,10 +684,10 @@ def pull(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
 
     ctx.progress.start(f"pulling from {url}", 0, 0)
     try:
-        fetch((r.algorithm, r.object_name) for r in refs if r.kind == "dir")
+        fetch((r.algorithm, r.object_name) for r in refs if r.is_tree)
         objects: list[tuple[str, str]] = []
         for ref in refs:
-            listing = need_listing(ctx, ref) if ref.kind == "dir" else None
+            listing = need_listing(ctx, ref) if ref.is_tree else None
             objects += ref_objects(ctx, ref, listing)
         total = len(dict.fromkeys(objects))
         fetch(objects)
@@ -738,3 +787,52 @@ def import_lfs(ctx: DataContext, paths: Sequence[str] = (), *,
     return _commit_refs(ctx, lock, table, refs, [r.path for r in refs])
 
 
+def import_delta(ctx: DataContext, paths: Sequence[str], *, version: int | None = None,
+                 cwd: Path | None = None, link: str = "auto") -> ImportOutcome:
+    """Pin Delta Lake tables at a version (default: the newest), their files stored as by add.
+
+    The ref holds the commits 0..version and the data files active at that version
+    (envbuild/data/delta.py); the table's other files are not part of it.
+    """
+    from envbuild.data.delta import LOG_DIR, DeltaError, latest_version
+
+    if not paths:
+        raise DataError("name the table directories", hint="envbuild data import-delta "
+                        "data/events [--version N]")
+    if version is not None and len(paths) > 1:
+        raise DataError("--version applies to one table; import the others one by one",
+                        hint="envbuild data import-delta TABLE --version N")
+    lock, table = load_table(ctx.project)
+    refs: list[DataRef] = []
+    for rel in dict.fromkeys(project_path(ctx.project, p, cwd=cwd) for p in paths):
+        log = ctx.project / rel / LOG_DIR
+        covering = table.covering(rel)
+        if covering is not None and covering.path != rel:
+            raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
+                            hint=f"import {covering.path} instead, or remove that ref")
+        try:
+            latest = latest_version(os.listdir(log))
+            pinned = latest if version is None else version
+            if pinned > latest:
+                raise DeltaError(f"version {pinned} does not exist (the newest is {latest})")
+            files = delta_files(ctx.project / rel, pinned)
+        except DeltaError as exc:
+            raise DataError(f"cannot read the Delta table: {exc}", path=rel,
+                            hint="envbuild reads Delta Lake tables from their _delta_log "
+                                 "JSON commits") from None
+        except FileNotFoundError:
+            raise DataError(f"not a Delta table (no {LOG_DIR}/ here)", path=rel,
+                            hint="name the table's directory, the one holding _delta_log/; "
+                                 "`envbuild data add` pins any other directory") from None
+        except OSError as exc:
+            raise DataError(f"cannot read {LOG_DIR}/: {exc.strerror}", path=rel,
+                            hint="") from None
+        found = scan(ctx, rel, "sha256", store=True, link=link, label="importing",
+                     select=frozenset(files))
+        assert found.listing is not None  # a storing scan always renders it
+        ctx.cache.store_bytes(found.listing, "sha256", found.digest.partition(":")[2])
+        refs.append(DataRef(path=rel, kind="table", digest=found.digest, size=found.size,
+                            files=found.files, source="delta", origin=f"{rel}/{LOG_DIR}",
+                            version=pinned))
+    ctx.stat.save()
+    return _commit_refs(ctx, lock, table, refs, [r.origin or r.path for r in refs])

@@ -248,6 +248,24 @@ def test_show(tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_resolver:
     assert "numpy==2.3.4  [2 wheel(s)]" in out and data["bundle"] in out
 
 
+def test_show_names_a_delta_table_refs_version(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               fake_resolver: list[Any]) -> None:
+    from envbuild.data.refs import DataRef
+    from envbuild.data.service import load_table, save_table
+
+    project = project_with_reqs(tmp_path)
+    assert run(capsys, "-C", str(project), "lock")[0] == 0
+    lock, table = load_table(project)
+    ref = DataRef(path="data/events", kind="table", digest="sha256:" + "c" * 64, size=10,
+                  files=3, source="delta", origin="data/events/_delta_log", version=4)
+    save_table(project, lock, table.with_refs([ref]))
+    code, out, _ = run(capsys, "-C", str(project), "show")
+    assert code == 0
+    assert f"data        data/events  sha256:{'c' * 64}  (Delta table version 4)" in out
+    code, out, _ = run(capsys, "-C", str(project), "show", "--json")
+    assert json.loads(out)["data"]["refs"]["data/events"]["version"] == 4
+
+
 def test_requirements_txt_input_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      fake_resolver: list[Any]) -> None:
     (tmp_path / "envbuild.toml").write_text('name = "p"\nrequirements = ["requirements.txt"]\n')
