@@ -26,12 +26,14 @@ import hashlib
 import itertools
 import os
 import stat as statmod
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envbuild.data import LINKS  # noqa: F401 (re-exported)
 from envbuild.data.errors import DataError
 from envbuild.data.hashing import FileHash, FileStat, aligned_buffer, hash_file
+from envbuild.data.statcache import RACY_NS
 from envbuild.errors import IntegrityError
 
 CACHE_ENV = "ENVBUILD_CACHE"
@@ -280,6 +282,11 @@ class ObjectCache:
             finally:
                 os.close(fd)
             if FileStat.of(after) != fh.stat:  # written to since it was hashed
+                return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
+            if time.time_ns() - after.st_mtime_ns < RACY_NS and (
+                    object_digest(Path(tmp), algorithm) != fh.hexdigest):
+                # mtime ticks coarsely: a write just after the hash may have kept it. Only a
+                # file written in the last moments is read again (as the stat cache does).
                 return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
             self._commit(tmp, algorithm, fh.hexdigest)
             committed = True
