@@ -1,7 +1,9 @@
 """Resolve an image tag to its manifest digest through the registry HTTP API (OCI distribution).
 
-Anonymous bearer-token flow as public registries use it (401 + WWW-Authenticate: Bearer, fetch
-a token from the realm, retry); plain HTTP for a registry on loopback, HTTPS elsewhere.
+On 401 it answers the registry's challenge: Bearer (fetch a token from the realm, retry), with
+the login of `docker login` / `podman login` when there is one (envbuild/lock/registry_auth.py)
+and anonymously otherwise, or Basic with that login. Plain HTTP for a registry on loopback,
+HTTPS elsewhere.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from envbuild.errors import LockError, NetworkError
+from envbuild.lock.registry_auth import (
+    Credentials,
+    helper_for,
+    read_configs,
+    registry_credentials,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -78,30 +86,59 @@ class ImageRef:
         return base + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
 
+def _refused_hint(ref: ImageRef, credentials: Credentials | None) -> str:
+    if credentials is not None:
+        return (f"log in again (`docker login {ref.display_registry}` or `podman login`), or "
+                "check the image name and that this user may pull it")
+    helper = helper_for(read_configs(), ref.registry)
+    if helper is not None:
+        return (f"{helper} keeps logins in a credential helper, which envbuild does not run; "
+                f"`podman login {ref.display_registry}` (or REGISTRY_AUTH_FILE) writes one "
+                "envbuild reads")
+    return (f"if the image is private, log in: `docker login {ref.display_registry}` or "
+            "`podman login` (read from REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, "
+            "~/.docker/config.json); else check its name")
+
+
 def _bearer_params(header: str) -> dict[str, str]:
     return dict(re.findall(r'(\w+)="([^"]*)"', header))
 
 
-def resolve_digest(ref: ImageRef, *, client: httpx.Client) -> str:
-    """The manifest digest the registry serves for `ref`'s tag (an index digest for multi-arch)."""
+_UNSET: Any = object()
+
+
+def resolve_digest(ref: ImageRef, *, client: httpx.Client,
+                   credentials: Credentials | None = _UNSET) -> str:
+    """The manifest digest the registry serves for `ref`'s tag (an index digest for multi-arch).
+
+    `credentials`: the login to answer a challenge with; by default the one the auth files hold
+    for the registry (none: anonymous).
+    """
     import httpx
 
+    if credentials is _UNSET:
+        credentials = registry_credentials(ref.registry)
+    basic = (credentials.username, credentials.password) if credentials else None
     reference = ref.digest or ref.tag
     url = f"{ref.scheme}://{ref.registry}/v2/{ref.repository}/manifests/{reference}"
     headers = {"Accept": MANIFEST_TYPES}
     try:
         resp = client.get(url, headers=headers)
-        if resp.status_code == 401 and "bearer" in resp.headers.get("www-authenticate", "").lower():
-            params = _bearer_params(resp.headers["www-authenticate"])
+        challenge = resp.headers.get("www-authenticate", "")
+        if resp.status_code == 401 and challenge.lower().startswith("bearer"):
+            params = _bearer_params(challenge)
             token_resp = client.get(
                 params.get("realm", ""),
                 params={k: v for k, v in params.items() if k in ("service", "scope")}
                 or {"scope": f"repository:{ref.repository}:pull"},
+                auth=basic,
             )
             if token_resp.status_code == 200:
                 body = token_resp.json()
                 token = body.get("token") or body.get("access_token")
                 resp = client.get(url, headers={**headers, "Authorization": f"Bearer {token}"})
+        elif resp.status_code == 401 and challenge.lower().startswith("basic") and basic:
+            resp = client.get(url, headers=headers, auth=basic)
     except httpx.HTTPError as exc:
         reason = str(exc).split("] ", 1)[-1] or type(exc).__name__  # drop "[Errno 111] "
         raise NetworkError(
@@ -112,9 +149,10 @@ def resolve_digest(ref: ImageRef, *, client: httpx.Client) -> str:
     if resp.status_code in (401, 403):
         raise LockError(
             f"registry {ref.display_registry} refused access to base image {ref} "
-            f"(HTTP {resp.status_code})",
-            hint="the image may be private or its name misspelt; only anonymous pulls are "
-            "supported yet",
+            f"(HTTP {resp.status_code}"
+            + (f", with the login of {credentials.username!r} from {credentials.source})"
+               if credentials else ", anonymously)"),
+            hint=_refused_hint(ref, credentials),
         )
     if resp.status_code == 404:
         what = f"digest {ref.digest}" if ref.digest else f"tag {ref.tag!r}"

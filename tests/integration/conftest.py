@@ -137,6 +137,32 @@ def _canonical(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
+def push_tiny_image(client: httpx.Client, base: str, repository: str, tag: str) -> str:
+    """Push a fresh single-layer image as `repository:tag` to the registry at `base` (a URL)
+    through `client` (which carries any login); the manifest's digest."""
+    layer = _tiny_layer()
+    config = _canonical({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/true"]},
+        "rootfs": {"type": "layers", "diff_ids": [_blob(layer)]},
+    })
+    layer_digest = _push_blob(client, base, repository, layer)
+    config_digest = _push_blob(client, base, repository, config)
+    manifest = _canonical({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": len(layer)}],
+    })
+    put = client.put(f"{base}/v2/{repository}/manifests/{tag}", content=manifest,
+                     headers={"Content-Type": OCI_MANIFEST})
+    assert put.status_code == 201, (put.status_code, put.text)
+    return _blob(manifest)
+
+
 @pytest.fixture
 def pushed_image(registry: str) -> Iterator[tuple[str, str]]:
     """Push a fresh single-layer image under a unique repository; yield (reference, digest).
@@ -147,29 +173,10 @@ def pushed_image(registry: str) -> Iterator[tuple[str, str]]:
     repository = f"envbuild-test/img-{uuid.uuid4().hex[:12]}"
     tag = "v1"
     base = f"http://{registry}"
-    layer = _tiny_layer()
-    config = _canonical({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Cmd": ["/bin/true"]},
-        "rootfs": {"type": "layers", "diff_ids": [_blob(layer)]},
-    })
     with _client() as client:
-        layer_digest = _push_blob(client, base, repository, layer)
-        config_digest = _push_blob(client, base, repository, config)
-        manifest = _canonical({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": config_digest, "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": layer_digest, "size": len(layer)}],
-        })
-        put = client.put(f"{base}/v2/{repository}/manifests/{tag}", content=manifest,
-                         headers={"Content-Type": OCI_MANIFEST})
-        assert put.status_code == 201, (put.status_code, put.text)
+        pushed = push_tiny_image(client, base, repository, tag)
     digest = manifest_digest(registry, repository, tag)
-    assert digest == _blob(manifest), (digest, _blob(manifest))
+    assert digest == pushed, (digest, pushed)
     yield f"{registry}/{repository}:{tag}", digest
     # Best effort: drop the manifest (the registry may not allow deletes; blobs stay until GC).
     try:
