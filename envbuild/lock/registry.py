@@ -14,12 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from envbuild.errors import LockError, NetworkError
-from envbuild.lock.registry_auth import (
-    Credentials,
-    helper_for,
-    read_configs,
-    registry_credentials,
-)
+from envbuild.lock.registry_auth import Credentials, HelperError, registry_credentials
 
 if TYPE_CHECKING:
     import httpx
@@ -90,14 +85,9 @@ def _refused_hint(ref: ImageRef, credentials: Credentials | None) -> str:
     if credentials is not None:
         return (f"log in again (`docker login {ref.display_registry}` or `podman login`), or "
                 "check the image name and that this user may pull it")
-    helper = helper_for(read_configs(), ref.registry)
-    if helper is not None:
-        return (f"{helper} keeps logins in a credential helper, which envbuild does not run; "
-                f"`podman login {ref.display_registry}` (or REGISTRY_AUTH_FILE) writes one "
-                "envbuild reads")
     return (f"if the image is private, log in: `docker login {ref.display_registry}` or "
             "`podman login` (read from REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, "
-            "~/.docker/config.json); else check its name")
+            "~/.docker/config.json, and the credential helpers they name); else check its name")
 
 
 def _bearer_params(header: str) -> dict[str, str]:
@@ -117,7 +107,12 @@ def resolve_digest(ref: ImageRef, *, client: httpx.Client,
     import httpx
 
     if credentials is _UNSET:
-        credentials = registry_credentials(ref.registry)
+        try:
+            credentials = registry_credentials(ref.registry)
+        except HelperError as exc:
+            raise LockError(f"no login for registry {ref.display_registry}: {exc}",
+                            hint="install the helper or log in again (`docker login`, "
+                                 "`podman login`)") from None
     basic = (credentials.username, credentials.password) if credentials else None
     reference = ref.digest or ref.tag
     url = f"{ref.scheme}://{ref.registry}/v2/{ref.repository}/manifests/{reference}"

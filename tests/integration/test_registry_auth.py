@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import time
@@ -146,3 +147,25 @@ def test_a_wrong_password_names_the_user_and_the_file_not_the_password(
     message = f"{err.value} {err.value.hint}"
     assert f"'{USER}' from {config}" in message and "log in again" in message
     assert "not-the-password" not in message
+
+
+def test_a_credential_helper_named_by_the_docker_config_gives_the_login(
+        private_registry: tuple[str, str], no_logins: None, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker's credential-helper protocol (`docker-credential-<name> get`, the registry on
+    stdin, JSON on stdout), spoken by a script standing in for docker-credential-pass."""
+    reference, digest = private_registry
+    host = reference.split("/", 1)[0]
+    helper = tmp_path / "bin" / "docker-credential-teststore"
+    helper.parent.mkdir()
+    helper.write_text(f"""#!/bin/sh
+read -r server
+[ "$1" = get ] && [ "$server" = "{host}" ] || {{ echo "credentials not found"; exit 1; }}
+printf '{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}' "$server"
+""")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:{os.environ['PATH']}")
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps({"auths": {host: {}}, "credHelpers": {host: "teststore"}}))
+    assert resolve(reference) == digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -13,9 +14,11 @@ from envbuild.errors import LockError
 from envbuild.lock.registry import ImageRef, resolve_digest
 from envbuild.lock.registry_auth import (
     Credentials,
+    HelperError,
     auth_files,
     find_credentials,
     helper_for,
+    helper_server,
     registry_credentials,
 )
 
@@ -50,11 +53,59 @@ def test_username_and_password_fields_and_broken_entries() -> None:
     assert find_credentials([("d", {"auths": []}), ("e", {})], "r.example") is None
 
 
-def test_credential_helpers_are_named_not_run() -> None:
-    assert helper_for([("d.json", {"credHelpers": {"r.example": "ecr-login"}})],
-                      "r.example") == "d.json"
-    assert helper_for([("d.json", {"credsStore": "desktop"})], "r.example") == "d.json"
+def test_the_helper_for_a_registry_is_its_own_else_the_store() -> None:
+    both = ("d.json", {"credHelpers": {"r.example": "ecr-login"}, "credsStore": "desktop"})
+    assert helper_for([both], "r.example") == ("ecr-login", "d.json")
+    assert helper_for([both], "other.example") == ("desktop", "d.json")
+    assert helper_for([("a.json", {"auths": {}}), ("b.json", {"credsStore": "pass"})],
+                      "r.example") == ("pass", "b.json")
     assert helper_for([("d.json", {"auths": {}})], "r.example") is None
+    assert helper_server("registry-1.docker.io") == "https://index.docker.io/v1/"
+    assert helper_server("r.example:5000") == "r.example:5000"
+
+
+HELPER = """#!/bin/sh
+# docker-credential-<name> protocol: `get`, the server on stdin, a JSON login on stdout.
+[ "$1" = get ] || exit 3
+read -r server
+case "$server" in
+  r.example:5000) printf '{"ServerURL":"%s","Username":"ci","Secret":"s3cret"}' "$server" ;;
+  token.example) printf '{"ServerURL":"%s","Username":"<token>","Secret":"refresh"}' "$server" ;;
+  broken.example) echo 'not json' ;;
+  *) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def helper_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A `docker-credential-test` speaking the helper protocol, and an env whose docker config
+    names it for every registry."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "docker-credential-test"
+    exe.write_text(HELPER)
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"credsStore": "test"}))
+    return {"DOCKER_CONFIG": str(tmp_path / "docker")}
+
+
+def test_a_credential_helper_gives_the_login(helper_on_path: dict[str, str]) -> None:
+    found = registry_credentials("r.example:5000", helper_on_path)
+    assert found == Credentials(username="ci", password="s3cret",
+                                source="docker-credential-test")
+    assert registry_credentials("none.example", helper_on_path) is None  # not found: anonymous
+    assert registry_credentials("token.example", helper_on_path) is None  # a token: not a login
+    with pytest.raises(HelperError, match="did not answer with a login"):
+        registry_credentials("broken.example", helper_on_path)
+
+
+def test_a_missing_helper_is_an_error_not_anonymous(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"r.example": "absent"}}))
+    with pytest.raises(HelperError, match="docker-credential-absent is not on PATH"):
+        registry_credentials("r.example", {"DOCKER_CONFIG": str(tmp_path)})
 
 
 def test_the_auth_files_are_read_in_podmans_then_dockers_order(tmp_path: Path) -> None:
