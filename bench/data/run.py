@@ -304,20 +304,18 @@ class Bench:
             self.settle()
             self.record("cp-small", timed(["cp", "-r", "--reflink=always", small,
                                            str(self.fresh("cp"))], p))
-            if len(self.times.get("dvc-add-small", [])) < self.dvc_runs:
-                self.reset_dvc()
-                for path, name in ((big, "big/big.bin"), (small, "small")):
+            tools = (("dvc", self.dvc_runs, self.reset_dvc,
+                      lambda name: [self.dvc, "add", "-q", name]),
+                     ("envbuild", self.runs, self.reset_envbuild,
+                      lambda name: self.eb("add", name)))
+            for tool, runs, reset, argv in tools:
+                if len(self.times.get(f"{tool}-add-small", [])) >= runs:
+                    continue
+                reset()
+                for path, name, which in ((big, "big/big.bin", "big"), (small, "small", "small")):
                     warm(path)
                     self.settle()
-                    self.record(f"dvc-add-{'big' if path == big else 'small'}",
-                                timed([self.dvc, "add", "-q", name], p, self.env))
-            if len(self.times.get("envbuild-add-small", [])) < self.runs:
-                self.reset_envbuild()
-                for path, name in ((big, "big/big.bin"), (small, "small")):
-                    warm(path)
-                    self.settle()
-                    self.record(f"envbuild-add-{'big' if path == big else 'small'}",
-                                timed(self.eb("add", name), p, self.env))
+                    self.record(f"{tool}-add-{which}", timed(argv(name), p, self.env))
 
 
 def mount_xfs(tmp: Path, size: int) -> Path | None:

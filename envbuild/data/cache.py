@@ -347,16 +347,8 @@ class ObjectCache:
 
     def verified(self, algorithm: str, name: str) -> Path:
         """The object's path, after checking its bytes; a corrupt object of our own is removed."""
-        found = self.find(algorithm, name)
-        if found is None:
-            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
-                            hint="run `envbuild data pull` to fetch it from the remote")
-        actual = object_digest(found, algorithm)
-        if actual != _hex_of(name):
-            self._drop_corrupt(found, algorithm, name)
-            raise IntegrityError(
-                f"corrupt cache object {found}: its {algorithm} is {actual}",
-                hint="it was removed; run `envbuild data pull` (or add the data again)")
+        found = self._present(algorithm, name)
+        self._refuse_if_corrupt(found, algorithm, name, object_digest(found, algorithm))
         return found
 
     def read_verified(self, algorithm: str, name: str) -> bytes:
@@ -401,18 +393,10 @@ class ObjectCache:
 
     def _clone_verified(self, algorithm: str, name: str, tmp: Path) -> bool:
         """Clone the object to `tmp` and check the clone's bytes; False where none can be made."""
-        src = self.find(algorithm, name)
-        if src is None:
-            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
-                            hint="run `envbuild data pull` to fetch it from the remote")
+        src = self._present(algorithm, name)
         if not _clone(src, tmp):
             return False
-        actual = object_digest(tmp, algorithm)
-        if actual != _hex_of(name):
-            self._drop_corrupt(src, algorithm, name)
-            raise IntegrityError(
-                f"corrupt cache object {src}: its {algorithm} is {actual}",
-                hint="it was removed; run `envbuild data pull` (or add the data again)")
+        self._refuse_if_corrupt(src, algorithm, name, object_digest(tmp, algorithm))
         return True
 
     def require_clone(self, algorithm: str, name: str, dest: Path) -> None:
@@ -446,19 +430,29 @@ class ObjectCache:
                 pass  # a read-only shared cache: every later read re-checks it all the same
 
     def _copy_verified(self, algorithm: str, name: str, tmp: Path) -> None:
-        src = self.find(algorithm, name)
-        if src is None:
-            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
-                            hint="run `envbuild data pull` to fetch it from the remote")
+        src = self._present(algorithm, name)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             fh = hash_file(str(src), algorithm, sink=lambda block: _write_all(fd, block))
         finally:
             os.close(fd)
-        if fh.hexdigest != _hex_of(name):
-            self._drop_corrupt(src, algorithm, name)
+        self._refuse_if_corrupt(src, algorithm, name, fh.hexdigest)
+
+    def _present(self, algorithm: str, name: str) -> Path:
+        """The object's file (ours or a fallback's); DataError when the cache lacks it."""
+        found = self.find(algorithm, name)
+        if found is None:
+            raise DataError(f"not in the cache ({algorithm}:{name})", path=str(self.root),
+                            hint="run `envbuild data pull` to fetch it from the remote")
+        return found
+
+    def _refuse_if_corrupt(self, found: Path, algorithm: str, name: str, actual: str) -> None:
+        """`actual` is the digest of `found`'s bytes: unless it is `name`'s, remove the object
+        (ours only) and raise IntegrityError."""
+        if actual != _hex_of(name):
+            self._drop_corrupt(found, algorithm, name)
             raise IntegrityError(
-                f"corrupt cache object {src}: its {algorithm} is {fh.hexdigest}",
+                f"corrupt cache object {found}: its {algorithm} is {actual}",
                 hint="it was removed; run `envbuild data pull` (or add the data again)")
 
 
