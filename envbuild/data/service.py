@@ -374,17 +374,39 @@ def _table_selection(ctx: DataContext, ref: DataRef) -> frozenset[str] | None:
 
     assert ref.version is not None
     try:
-        return frozenset(delta_files(ctx.project / ref.path, ref.version))
+        return frozenset(delta_files(ctx.project / ref.path, ref.version)[1])
     except (DeltaError, OSError):
         listing = _listing(ctx, ref)
         return frozenset(e.path for e in listing) if listing is not None else None
 
 
-def delta_files(table: Path, version: int) -> list[str]:
-    """The files of the Delta table at `table` at `version` (envbuild/data/delta.py)."""
-    from envbuild.data.delta import commit_name, table_files
+def delta_files(table: Path, version: int | None) -> tuple[int, list[str]]:
+    """(version, the files of the Delta table at `table` at it; default the newest), as
+    envbuild/data/delta.py plans them from what `_delta_log/` holds."""
+    from envbuild.data.delta import LOG_DIR, commit_name, plan, table_files
 
-    return table_files(lambda v: (table / commit_name(v)).read_bytes(), version)
+    how = plan(os.listdir(table / LOG_DIR), version)
+    return how.version, table_files(lambda v: (table / commit_name(v)).read_bytes(), how,
+                                    lambda names: _checkpoint_adds(table / LOG_DIR, names))
+
+
+def _checkpoint_adds(log: Path, names: tuple[str, ...]) -> list[object]:
+    """The `add` actions of a parquet checkpoint (its part files), read with pyarrow."""
+    from envbuild.data.delta import DeltaError
+
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ImportError:
+        raise DeltaError("the log's first commits were cleaned up, and reading the checkpoint "
+                         "that replaces them needs pyarrow (pip install pyarrow)") from None
+    adds: list[object] = []
+    for name in names:
+        try:
+            column = pq.read_table(log / name, columns=["add"]).column("add")
+        except (OSError, KeyError, ValueError) as exc:
+            raise DeltaError(f"cannot read checkpoint {name}: {exc}") from None
+        adds += [a for a in column.to_pylist() if a is not None]
+    return adds
 
 
 def check_ref(ctx: DataContext, ref: DataRef, *, rehash: bool) -> tuple[RefState, int]:
@@ -794,7 +816,7 @@ def import_delta(ctx: DataContext, paths: Sequence[str], *, version: int | None 
     The ref holds the commits 0..version and the data files active at that version
     (envbuild/data/delta.py); the table's other files are not part of it.
     """
-    from envbuild.data.delta import LOG_DIR, DeltaError, latest_version
+    from envbuild.data.delta import LOG_DIR, DeltaError
 
     if not paths:
         raise DataError("name the table directories", hint="envbuild data import-delta "
@@ -805,17 +827,12 @@ def import_delta(ctx: DataContext, paths: Sequence[str], *, version: int | None 
     lock, table = load_table(ctx.project)
     refs: list[DataRef] = []
     for rel in dict.fromkeys(project_path(ctx.project, p, cwd=cwd) for p in paths):
-        log = ctx.project / rel / LOG_DIR
         covering = table.covering(rel)
         if covering is not None and covering.path != rel:
             raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
                             hint=f"import {covering.path} instead, or remove that ref")
         try:
-            latest = latest_version(os.listdir(log))
-            pinned = latest if version is None else version
-            if pinned > latest:
-                raise DeltaError(f"version {pinned} does not exist (the newest is {latest})")
-            files = delta_files(ctx.project / rel, pinned)
+            pinned, files = delta_files(ctx.project / rel, version)
         except DeltaError as exc:
             raise DataError(f"cannot read the Delta table: {exc}", path=rel,
                             hint="envbuild reads Delta Lake tables from their _delta_log "

@@ -164,3 +164,32 @@ def test_what_cannot_be_pinned_is_refused_and_the_lock_kept(
     # The log's first commits cleaned up: only a checkpoint could tell version 0.
     (table / "_delta_log" / f"{0:020d}.json").unlink()
     assert "checkpoint" in refused("data/events")
+
+
+def test_a_table_whose_early_commits_were_cleaned_up_is_read_from_its_checkpoint(
+        project: Path, tmp_path: Path) -> None:
+    """delta-rs writes a checkpoint at version 2; the commits up to it are then deleted, as a
+    log cleanup does. Version 3 is the checkpoint's files plus commit 3."""
+    cache, table = tmp_path / "cache", project / "data" / "events"
+    delta("DeltaTable(table).create_checkpoint(); done(None)", table)
+    write(table, [7, 8], "append")  # version 3
+    log = table / "_delta_log"
+    checkpoint = sorted(p.name for p in log.glob("*.checkpoint*.parquet"))
+    assert checkpoint == [f"{2:020d}.checkpoint.parquet"], checkpoint
+    for v in (0, 1, 2):
+        (log / f"{v:020d}.json").unlink()
+    assert rows(table, 3) == [7, 8, 9]  # deltalake reads it so too
+
+    out = json.loads(envbuild(project, cache, "import-delta", "data/events", "--json").stdout)
+    ref = out["refs"][0]
+    assert ref["version"] == 3
+    listing = json.loads(envbuild(project, cache, "verify", "--json").stdout)
+    assert listing["ok"] is True
+    expected = sorted(files(table, 3) + [f"_delta_log/{checkpoint[0]}", f"_delta_log/{3:020d}.json"])
+    shutil.rmtree(table)
+    written = json.loads(envbuild(project, cache, "checkout", "--json").stdout)["written"]
+    assert sorted(p.removeprefix("data/events/") for p in written) == expected
+    assert rows(table, 3) == [7, 8, 9]  # read back from the checkpoint and commit 3 alone
+    refused = envbuild(project, cache, "import-delta", "data/events", "--version", "1",
+                       check=False)
+    assert refused.returncode != 0 and "cannot be read" in refused.stderr

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from envbuild.data.delta import DeltaError, commit_name, latest_version, table_files
+from envbuild.data.delta import (
+    DeltaError,
+    checkpoints,
+    commit_name,
+    latest_version,
+    plan,
+    table_files,
+)
 
 
 def commit(*actions: dict[str, object]) -> bytes:
@@ -52,8 +59,8 @@ def test_a_file_removed_and_added_again_is_in() -> None:
 def test_the_latest_version_is_the_end_of_the_unbroken_run_of_commits() -> None:
     names = [commit_name(v).split("/")[1] for v in (0, 1, 2, 4)]
     assert latest_version(names + ["_last_checkpoint", "00000000000000000001.crc"]) == 2
-    with pytest.raises(DeltaError, match="starts at version 10"):
-        latest_version(["00000000000000000010.json", "00000000000000000010.checkpoint.parquet"])
+    with pytest.raises(DeltaError, match="starts at version 10, with no checkpoint"):
+        latest_version(["00000000000000000010.json", "00000000000000000011.json"])
     with pytest.raises(DeltaError, match="no commits"):
         latest_version(["part-0.parquet"])
 
@@ -82,3 +89,46 @@ def test_a_broken_commit_names_its_line() -> None:
         table_files(reader([commit(add("a")) + b"{oops\n"]), 0)
     with pytest.raises(DeltaError, match="does not exist"):
         table_files(reader(LOG), -1)
+
+
+def names(*items: str) -> list[str]:
+    return list(items)
+
+
+def test_a_cleaned_log_is_read_from_its_newest_checkpoint() -> None:
+    log = names(*(f"{v:020d}.json" for v in (10, 11, 12, 13)),
+                f"{10:020d}.checkpoint.parquet",
+                f"{12:020d}.checkpoint.0000000001.0000000002.parquet",
+                f"{12:020d}.checkpoint.0000000002.0000000002.parquet",
+                f"{5:020d}.checkpoint.0000000001.0000000002.parquet")  # a part missing: ignored
+    assert checkpoints(log) == {10: [f"{10:020d}.checkpoint.parquet"],
+                                12: [f"{12:020d}.checkpoint.0000000001.0000000002.parquet",
+                                     f"{12:020d}.checkpoint.0000000002.0000000002.parquet"]}
+    newest = plan(log)
+    assert (newest.version, newest.start, newest.commits) == (13, 12, (13,))
+    at_11 = plan(log, 11)
+    assert (at_11.start, at_11.checkpoint, at_11.commits) == (
+        10, (f"{10:020d}.checkpoint.parquet",), (11,))
+    with pytest.raises(DeltaError, match="cannot be read"):
+        plan(log, 7)  # its commits are gone and no checkpoint is at or below it
+    with pytest.raises(DeltaError, match="the newest is 13"):
+        plan(log, 14)
+
+
+def test_commits_from_zero_are_preferred_to_a_checkpoint() -> None:
+    log = names(*(f"{v:020d}.json" for v in range(4)), f"{2:020d}.checkpoint.parquet")
+    assert plan(log, 3).start is None and plan(log, 3).commits == (0, 1, 2, 3)
+
+
+def test_a_checkpoints_adds_then_the_later_commits() -> None:
+    how = plan(names(f"{2:020d}.checkpoint.parquet", f"{2:020d}.json", f"{3:020d}.json"))
+    files = table_files(reader([b"", b"", b"", commit(remove("a.parquet"), add("c.parquet"))]),
+                        how, lambda parts: [{"path": "a.parquet"}, {"path": "b%20x.parquet"}])
+    assert files == ["_delta_log/00000000000000000002.checkpoint.parquet", commit_name(3),
+                     "b x.parquet", "c.parquet"]
+
+
+def test_only_a_v2_checkpoint_is_refused_by_name() -> None:
+    with pytest.raises(DeltaError, match="v2 checkpoint"):
+        plan([f"{3:020d}.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.json"])
+
