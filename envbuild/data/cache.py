@@ -277,8 +277,10 @@ class ObjectCache:
                 if exc.errno in _NO_CLONE:
                     _no_reflink.add(self._base)
                     return self._copy_instead(src, algorithm, display, fh, required)
+                if not required:  # auto: a file that will not clone (EPERM, ...) is copied
+                    return self.store_file(src, algorithm, display=display, expect=fh.hexdigest)
                 raise DataError(f"cannot clone into the cache: {exc.strerror}",
-                                path=display or src, hint="try --link copy") from None
+                                path=display or src, hint="try --link auto or copy") from None
             finally:
                 os.close(fd)
             if FileStat.of(after) != fh.stat:  # written to since it was hashed
