@@ -152,8 +152,9 @@ def _check(args: argparse.Namespace, *, rehash: bool) -> int:
     error = IntegrityError(
         f"{len(bad)} data ref(s) do not match the lock: " + ", ".join(files[:20])
         + (" ..." if len(files) > 20 else ""),
-        hint="`envbuild data checkout` restores the locked bytes; `envbuild data add` pins the "
-             "new ones")
+        hint="`envbuild data checkout` restores the locked bytes; `envbuild data "
+             + ("import-delta` pins a table's newest version"
+                if all(s.ref.kind == "table" for s in bad) else "add` pins the new ones"))
     if args.json:
         emit_json({"ok": False, "refs": rows, "hashed": outcome.hashed, "error": error.message,
                    "hint": error.hint, "exit_code": error.exit_code})

@@ -117,6 +117,7 @@ def test_a_version_pins_its_commits_and_data_files_and_nothing_else(
     victim.write_bytes(bytes(data))
     failed = envbuild(project, cache, "verify", check=False)
     assert failed.returncode == 7 and f"data/events/{pinned[0]}" in failed.stderr + failed.stdout
+    assert "`envbuild data import-delta` pins a table's newest version" in failed.stderr
 
     # checkout --force keeps the edited bytes in the cache and puts version 1's back.
     envbuild(project, cache, "checkout", "--force")
