@@ -291,8 +291,9 @@ SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ..
      "example:\n  envbuild data import-lfs models/weights.bin"), cmd_import_lfs),
     ("import-delta", "pin Delta Lake tables at a version",
      ("Pin each Delta Lake table directory at a version (--version N; default the newest): the\n"
-     "ref holds its _delta_log commits 0..N and the data files active at N, hashed by sha256\n"
-     "and stored in the cache as by add. Files of later versions are not part of it, so the\n"
+     "ref holds what a reader of N needs from _delta_log (the commits, or the newest checkpoint\n"
+     "and the commits after it) and the data files active at N, hashed by sha256 and stored\n"
+     "in the cache as by add. Files of later versions are not part of it, so the\n"
      "table may move on; status and verify check version N's files, checkout restores them.\n"
      "Read it back with DeltaTable(path, version=N) (`envbuild show` prints N).\n\n"
      "example:\n  envbuild data import-delta data/events --version 3"), cmd_import_delta),

@@ -107,23 +107,14 @@ def plan(log_names: Iterable[str], version: int | None = None) -> Plan:
                      "checkpoint at or below it is left")
 
 
-def latest_version(log_names: Iterable[str]) -> int:
-    """The newest version the log can be read at."""
-    return plan(log_names).version
-
-
-def table_files(read_commit: Callable[[int], bytes], version: int | Plan,
+def table_files(read_commit: Callable[[int], bytes], how: Plan,
                 read_checkpoint: Callable[[tuple[str, ...]], Iterable[object]] | None = None,
                 ) -> list[str]:
-    """Every file of the table at a version, relative to the table directory, sorted: what
-    the reader starts from (the commits from 0, or a checkpoint's files) and the data files
-    active after replaying. `read_commit(v)` gives the bytes of commit v; `read_checkpoint`
-    the `add` actions of a checkpoint's files (both raise DeltaError or OSError when they
-    cannot). An int `version` means: from commit 0."""
-    how = version if isinstance(version, Plan) else Plan(
-        version=version, start=None, checkpoint=(), commits=tuple(range(version + 1)))
-    if how.version < 0:
-        raise DeltaError(f"version {how.version} does not exist")
+    """Every file of the table at `how.version`, relative to the table directory, sorted:
+    what the reader starts from (the commits from 0, or a checkpoint's files) and the data
+    files active after replaying. `read_commit(v)` gives the bytes of commit v;
+    `read_checkpoint` the `add` actions of a checkpoint's files (both raise DeltaError or
+    OSError when they cannot)."""
     active: dict[str, None] = {}
     if how.start is not None:
         if read_checkpoint is None:

@@ -282,9 +282,9 @@ def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | 
     """Hash every job's file; the hashes in job order. The first bad file raises DataError.
 
     With `store` (a cache root) each file is also stored in the cache: copied in the same read,
-    or after its hash cloned (`link` "auto" or "reflink") or hard-linked ("hardlink") into it. Files over BIG_FILE are hashed here,
-    showing their bytes on the progress bar; the rest go to worker processes when there are
-    enough of them to pay for starting the workers.
+    or after its hash cloned (`link` "auto" or "reflink") or hard-linked ("hardlink") into it.
+    Files over BIG_FILE are hashed here, showing their bytes on the progress bar; the rest go
+    to worker processes when there are enough of them to pay for starting the workers.
     """
     store_root = str(store) if store is not None else None
     progress = progress or NoProgress()

@@ -12,9 +12,10 @@ In envbuild.lock (keys sorted, so the table is canonical and enters the bundle i
     origin = "train.csv.dvc"   # imported refs only: the file the ref was read from
     version = 3                # tables only: the table version pinned
 
-A table ref is a directory ref over only some of its files: the commits 0..version of the
-table's `_delta_log/` and the data files active at that version (envbuild/data/delta.py); its
-digest is the tree digest of their listing. Other files in the directory are not part of it.
+A table ref is a directory ref over only some of its files: what a reader of that version
+needs from the table's `_delta_log/` (the commits from 0, or a checkpoint and the commits after
+it) and the data files active at it (envbuild/data/delta.py); its digest is the tree digest of
+their listing. Other files in the directory are not part of it.
 
 Refs imported from DVC keep DVC's md5 (`digest = "md5:..."`) and are checked by md5; a later
 `envbuild data add` of the same path re-hashes it to sha256.

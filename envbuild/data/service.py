@@ -265,18 +265,12 @@ def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
         rels = [project_path(ctx.project, p, cwd=cwd) for p in paths]
     new, hashed = [], 0
     for rel in dict.fromkeys(rels):
-        covering = table.covering(rel)
-        if covering is not None and covering.path != rel:
-            raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
-                            hint=f"add {covering.path} again instead")
         try:
-            found = scan(ctx, rel, "sha256", store=True, link=link, label="adding")
+            found = _store(ctx, table, rel, link=link, label="adding",
+                           again="add {} again instead")
         except FileNotFoundError:
             raise DataError("not found", path=rel, hint="paths are relative to the current "
                             "directory and must lie inside the project") from None
-        if found.kind != "file":
-            assert found.listing is not None  # a storing scan always renders it
-            ctx.cache.store_bytes(found.listing, "sha256", found.digest.partition(":")[2])
         hashed += found.hashed
         new.append(DataRef(path=rel, kind=found.kind, digest=found.digest, size=found.size,
                            files=found.files))
@@ -285,6 +279,22 @@ def add(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None,
     saved = save_table(ctx.project, lock, updated) if updated != table else lock
     return AddOutcome(refs=tuple(new), hashed=hashed, bundle=saved.bundle_id,
                       changed=updated != table)
+
+
+def _store(ctx: DataContext, table: DataTable, rel: str, *, link: str, label: str, again: str,
+           select: frozenset[str] | None = None) -> Scan:
+    """Scan `rel` storing every file in the cache, and a tree's listing too: what a new ref of
+    `add` or `import-delta` needs. `again` (with {} for the covering ref's path) is the hint
+    when `rel` lies inside another ref."""
+    covering = table.covering(rel)
+    if covering is not None and covering.path != rel:
+        raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
+                        hint=again.format(covering.path))
+    found = scan(ctx, rel, "sha256", store=True, link=link, label=label, select=select)
+    if found.kind != "file":
+        assert found.listing is not None  # a storing scan always renders it
+        ctx.cache.store_bytes(found.listing, "sha256", found.digest.partition(":")[2])
+    return found
 
 
 # ---- status and verify ----------------------------------------------------------------------------
@@ -364,8 +374,8 @@ def _lfs_pointer_here(ctx: DataContext, ref: DataRef) -> bool:
 
 
 def _table_selection(ctx: DataContext, ref: DataRef) -> frozenset[str] | None:
-    """The files of a table ref: from its log in the working tree (commits 0..version), else
-    from its listing in the cache; None when neither can be read.
+    """The files of a table ref: from its log in the working tree (as delta.plan reads it),
+    else from its listing in the cache; None when neither can be read.
 
     The commits are themselves part of the selection, so a log edited since the lock changes
     the digest whichever way the selection was found.
@@ -579,7 +589,8 @@ def checkout(ctx: DataContext, paths: Sequence[str] = (), *, force: bool = False
                         hint="`envbuild data add` them to keep them, or pass --force (their "
                              "bytes are stored in the cache first); nothing was changed")
     if link == "reflink" and writes:
-        ctx.cache.require_clone(writes[0][0].algorithm, writes[0][2], ctx.project / writes[0][1])
+        first_ref, first_path, first_name, _ = writes[0]
+        ctx.cache.require_clone(first_ref.algorithm, first_name, ctx.project / first_path)
     for path, algorithm in at_risk:  # --force: keep the old bytes where they can be found again
         kept = ctx.cache.store_file(str(ctx.project / path), algorithm, display=path)
         # The cache skips fsync (see cache.py), but these objects are about to be the only
@@ -813,7 +824,8 @@ def import_delta(ctx: DataContext, paths: Sequence[str], *, version: int | None 
                  cwd: Path | None = None, link: str = "auto") -> ImportOutcome:
     """Pin Delta Lake tables at a version (default: the newest), their files stored as by add.
 
-    The ref holds the commits 0..version and the data files active at that version
+    The ref holds what a reader of that version needs (the commits from 0, or the newest
+    checkpoint and the commits after it) and the data files active at it
     (envbuild/data/delta.py); the table's other files are not part of it.
     """
     from envbuild.data.delta import LOG_DIR, DeltaError
@@ -827,16 +839,12 @@ def import_delta(ctx: DataContext, paths: Sequence[str], *, version: int | None 
     lock, table = load_table(ctx.project)
     refs: list[DataRef] = []
     for rel in dict.fromkeys(project_path(ctx.project, p, cwd=cwd) for p in paths):
-        covering = table.covering(rel)
-        if covering is not None and covering.path != rel:
-            raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
-                            hint=f"import {covering.path} instead, or remove that ref")
         try:
             pinned, files = delta_files(ctx.project / rel, version)
         except DeltaError as exc:
             raise DataError(f"cannot read the Delta table: {exc}", path=rel,
                             hint="envbuild reads Delta Lake tables from their _delta_log "
-                                 "JSON commits") from None
+                                 "(JSON commits and classic parquet checkpoints)") from None
         except FileNotFoundError:
             raise DataError(f"not a Delta table (no {LOG_DIR}/ here)", path=rel,
                             hint="name the table's directory, the one holding _delta_log/; "
@@ -844,10 +852,8 @@ def import_delta(ctx: DataContext, paths: Sequence[str], *, version: int | None 
         except OSError as exc:
             raise DataError(f"cannot read {LOG_DIR}/: {exc.strerror}", path=rel,
                             hint="") from None
-        found = scan(ctx, rel, "sha256", store=True, link=link, label="importing",
-                     select=frozenset(files))
-        assert found.listing is not None  # a storing scan always renders it
-        ctx.cache.store_bytes(found.listing, "sha256", found.digest.partition(":")[2])
+        found = _store(ctx, table, rel, link=link, label="importing", select=frozenset(files),
+                       again="import {} instead, or remove that ref")
         refs.append(DataRef(path=rel, kind="table", digest=found.digest, size=found.size,
                             files=found.files, source="delta", origin=f"{rel}/{LOG_DIR}",
                             version=pinned))

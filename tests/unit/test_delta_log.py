@@ -8,9 +8,9 @@ import pytest
 
 from envbuild.data.delta import (
     DeltaError,
+    Plan,
     checkpoints,
     commit_name,
-    latest_version,
     plan,
     table_files,
 )
@@ -40,20 +40,29 @@ def reader(log: list[bytes]):  # type: ignore[no-untyped-def]
     return lambda v: log[v]
 
 
+def at(log: list[bytes], version: int) -> Plan:
+    """How to read `version` of a log that still holds every commit from 0."""
+    return plan([commit_name(v).split("/")[1] for v in range(len(log))], version)
+
+
+def latest_version(log_names: list[str]) -> int:
+    return plan(log_names).version
+
+
 def test_each_version_is_the_replay_of_its_commits() -> None:
-    assert table_files(reader(LOG), 0) == [commit_name(0), "a.parquet", "b.parquet"]
+    assert table_files(reader(LOG), at(LOG, 0)) == [commit_name(0), "a.parquet", "b.parquet"]
     # URL-encoded in the log, as it is on disk: "p=x y/c.parquet"
-    assert table_files(reader(LOG), 1) == [commit_name(0), commit_name(1), "a.parquet",
+    assert table_files(reader(LOG), at(LOG, 1)) == [commit_name(0), commit_name(1), "a.parquet",
                                            "b.parquet", "p=x y/c.parquet"]
-    assert table_files(reader(LOG), 2) == [commit_name(0), commit_name(1), commit_name(2),
+    assert table_files(reader(LOG), at(LOG, 2)) == [commit_name(0), commit_name(1), commit_name(2),
                                            "b.parquet", "d.parquet"]
     assert commit_name(2) == "_delta_log/00000000000000000002.json"
 
 
 def test_a_file_removed_and_added_again_is_in() -> None:
     log = [commit(add("a.parquet")), commit(remove("a.parquet")), commit(add("a.parquet"))]
-    assert "a.parquet" not in table_files(reader(log), 1)
-    assert "a.parquet" in table_files(reader(log), 2)
+    assert "a.parquet" not in table_files(reader(log), at(log, 1))
+    assert "a.parquet" in table_files(reader(log), at(log, 2))
 
 
 def test_the_latest_version_is_the_end_of_the_unbroken_run_of_commits() -> None:
@@ -76,19 +85,20 @@ def test_the_latest_version_is_the_end_of_the_unbroken_run_of_commits() -> None:
 ])
 def test_what_cannot_be_pinned_is_refused(action: dict[str, object], message: str) -> None:
     with pytest.raises(DeltaError, match=message):
-        table_files(reader([commit(action)]), 0)
+        table_files(reader([commit(action)]), at([commit(action)], 0))
 
 
 def test_an_inline_deletion_vector_is_in_the_log_and_fine() -> None:
     log = [commit(add("x.parquet", deletionVector={"storageType": "i", "pathOrInlineDv": "wi5b="}))]
-    assert table_files(reader(log), 0) == [commit_name(0), "x.parquet"]
+    assert table_files(reader(log), at(log, 0)) == [commit_name(0), "x.parquet"]
 
 
 def test_a_broken_commit_names_its_line() -> None:
     with pytest.raises(DeltaError, match=r"00000000000000000000\.json line 2: not JSON"):
-        table_files(reader([commit(add("a")) + b"{oops\n"]), 0)
+        broken = [commit(add("a")) + b"{oops\n"]
+        table_files(reader(broken), at(broken, 0))
     with pytest.raises(DeltaError, match="does not exist"):
-        table_files(reader(LOG), -1)
+        table_files(reader(LOG), at(LOG, -1))
 
 
 def names(*items: str) -> list[str]:
