@@ -258,6 +258,10 @@ class ObjectCache:
         (`--link reflink`) that is an error. A file that changed between its hash and its clone
         is caught by the stat after the clone, and copied (its bytes checked against the hash).
         """
+        if self._base in _no_reflink and not required:
+            # Known not to clone here (ext4, ...): hash and copy in one read, as `copy` does,
+            # not a hash and then a second read for the copy.
+            return self.store_file(src, algorithm, display=display, on_bytes=on_bytes)
         fh = hash_file(src, algorithm, display=display or src, on_bytes=on_bytes)
         target = self._own(algorithm, fh.hexdigest)
         if _size_is(target, fh.stat.size):
