@@ -147,6 +147,10 @@ class ObjectCache:
 
     # ---- writing -------------------------------------------------------------------------------
 
+    def disk_full(self, exc: OSError) -> DataError:
+        """The error for ENOSPC (or EDQUOT) met while writing into this cache."""
+        return _disk_full(exc, self.root)
+
     def _temp_name(self) -> str:
         """A new name under `<root>/tmp/<pid % 16>/`, made per process.
 

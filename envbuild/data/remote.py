@@ -10,6 +10,7 @@ stores such as MinIO, or ENVBUILD_S3_ENDPOINT_URL).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,7 +88,7 @@ class Remote:
             else:
                 self.fs.put([str(i[0]) for i in items], [self.key(i[1], i[2]) for i in items])
         except OSError as exc:
-            if exc.errno == 28:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DataError(f"remote disk full ({exc})", path=self.url,
                                 hint="free space on the remote; objects already sent stay") from None
             raise self._fail(exc, "upload") from None
@@ -103,5 +104,9 @@ class Remote:
         except FileNotFoundError as exc:
             raise DataError(f"object missing on the remote {self.url}: {exc}",
                             hint="push it from a machine that has it") from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise  # this machine's disk, not the remote: the caller names the cache
+            raise self._fail(exc, "download") from None
         except Exception as exc:  # noqa: BLE001 (botocore, aiohttp, ... errors)
             raise self._fail(exc, "download") from None

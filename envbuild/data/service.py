@@ -704,7 +704,10 @@ def pull(ctx: DataContext, url: str, paths: Sequence[str] = (), *,
         for i in range(0, len(todo), 256):
             batch = [(a, n, ctx.cache.temp_for_download()) for a, n in todo[i:i + 256]]
             try:
-                remote.download(batch)
+                try:
+                    remote.download(batch)
+                except OSError as exc:  # the cache's disk filled up (remote.download's errors)
+                    raise ctx.cache.disk_full(exc) from None
                 for a, n, tmp in batch:
                     got = tmp.stat().st_size
                     ctx.cache.adopt(tmp, a, n, what=f"remote object {remote.key(a, n)}")
