@@ -113,3 +113,20 @@ def test_pull_into_a_full_cache_disk_fails_cleanly(tmp_path: Path, small_fs: Pat
     _assert_one_error(proc.stderr, "disk full")
     assert _snapshot(project) == before
     assert _assert_cache_whole(cache) < 25
+
+
+def test_checkout_onto_a_full_disk_fails_cleanly(tmp_path: Path, small_fs: Path) -> None:
+    """The working tree's disk fills up: the files restored before stay whole, none is partial."""
+    source = _project(tmp_path)
+    roomy = tmp_path / "cache"
+    envbuild(source, roomy, "add", "data")
+    project = small_fs / "proj"
+    project.mkdir()
+    (project / "envbuild.lock").write_bytes((source / "envbuild.lock").read_bytes())
+    proc = envbuild(project, roomy, "checkout", check=False)
+    assert proc.returncode == 1, proc.stderr
+    _assert_one_error(proc.stderr, "disk full")
+    written = [p for p in (project / "data").rglob("*") if p.is_file()]
+    assert written and len(written) < 24  # some restored, then the disk was full
+    for path in written:  # whole files only: no temp, no partial file
+        assert path.read_bytes() == (source / "data" / path.name).read_bytes()
