@@ -24,6 +24,7 @@ examples:
   envbuild data push --remote s3://bucket/data   # send the objects the remote lacks
   envbuild data pull --remote s3://bucket/data   # fetch (verified) into the cache
   envbuild data checkout                         # restore the working files to the lock
+  envbuild data remove data/scratch              # unpin a ref (files and cache stay)
   envbuild data import-dvc                       # adopt DVC's .dvc / dvc.lock outs (md5)
   envbuild data import-lfs                       # adopt Git LFS pointer files (sha256)
   envbuild data import-delta data/events         # pin a Delta Lake table at its newest version
@@ -108,6 +109,21 @@ def cmd_add(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{ref.path}  {ref.digest}  ({what}{_size(ref.size)})\n")
     info(f"{'pinned' if outcome.changed else 'unchanged'}: {len(outcome.refs)} ref(s), "
          f"{outcome.hashed} file(s) hashed; bundle {outcome.bundle.removeprefix('sha256:')[:12]}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from envbuild.data.service import remove
+
+    outcome = remove(_context(args), args.paths, cwd=args.project.absolute())
+    if args.json:
+        emit_json({"ok": True, "removed": [_ref_row(r) for r in outcome.refs],
+                   "bundle": outcome.bundle})
+        return 0
+    for ref in outcome.refs:
+        sys.stdout.write(f"{ref.path}  {ref.digest}\n")
+    info(f"unpinned: {len(outcome.refs)} ref(s) (files and cache untouched); "
+         f"bundle {outcome.bundle.removeprefix('sha256:')[:12]}")
     return 0
 
 
@@ -259,6 +275,11 @@ SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ..
      ("Hash each PATH (a file or a directory), store its bytes in the cache and pin it in\n"
      "envbuild.lock's [data] table. With no PATH: the spec's [data] paths. Needs envbuild.lock.\n\n"
      "example:\n  envbuild data add data/train.csv data/images"), cmd_add),
+    ("remove", "unpin data refs from envbuild.lock (files and cache stay)",
+     ("Drop each PATH's ref from envbuild.lock's [data] table (a directory holding refs drops\n"
+     "them all). The working files and the cache keep their bytes: the bundle id changes, an\n"
+     "older lock still checks them out.\n\nexample:\n  envbuild data remove data/scratch"),
+     cmd_remove),
     ("status", "what changed since the lock (fast: unchanged files are not read)",
      ("Compare the working data with the lock. Files whose size, mtime, inode and mode are\n"
      "unchanged are not read again (stat cache in .envbuild/). Exit 0 either way.\n\n"
@@ -300,6 +321,11 @@ SUBCOMMANDS: tuple[tuple[str, str, str, Callable[[argparse.Namespace], int]], ..
 )
 
 
+_PATHS_HELP = {"import-dvc": "files to import", "import-lfs": "files to import",
+               "import-delta": "table directories",
+               "remove": "the refs to unpin: a ref's path, or a directory holding refs"}
+
+
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     def usage(args: argparse.Namespace) -> int:
         data.print_help()  # `envbuild data` alone: the list of subcommands, exit 2
@@ -325,10 +351,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         p = sub.add_parser(name, help=help_text, description=description, epilog=EXIT_CODES,
                            parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(handler=handler)
-        p.add_argument("paths", nargs="*", metavar="PATH",
-                       help="data paths (default: every ref; for add: the spec's [data] paths)"
-                       if name not in ("import-dvc", "import-lfs", "import-delta")
-                       else "table directories" if name == "import-delta" else "files to import")
+        p.add_argument("paths", nargs="*", metavar="PATH", help=_PATHS_HELP.get(
+            name, "data paths (default: every ref; for add: the spec's [data] paths)"))
         if name == "import-delta":
             p.add_argument("--version", type=int, metavar="N",
                            help="the table version to pin (default: the newest)")

@@ -297,6 +297,45 @@ def _store(ctx: DataContext, table: DataTable, rel: str, *, link: str, label: st
     return found
 
 
+# ---- remove ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RemoveOutcome:
+    refs: tuple[DataRef, ...]
+    bundle: str
+
+
+def remove(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None) -> RemoveOutcome:
+    """Unpin refs: each PATH is a ref's path, or a directory holding refs (all of them go).
+
+    Only the lock changes: the working files and the cache keep their bytes (an older lock, or a
+    commit that still pins them, can check them out again). A path inside a ref is refused:
+    unpinning part of a directory ref means adding the directory again without it.
+    """
+    if not paths:
+        raise DataError("no paths given", hint="name the refs to unpin: `envbuild data remove "
+                        "data/raw` (`envbuild show` lists them)")
+    lock, table = load_table(ctx.project)
+    gone: list[DataRef] = []
+    for rel in dict.fromkeys(project_path(ctx.project, p, cwd=cwd) for p in paths):
+        ref = table.get(rel)
+        found = [ref] if ref is not None else [r for r in table.refs
+                                               if r.path.startswith(rel + "/") or not rel]
+        if not found:
+            covering = table.covering(rel)
+            if covering is not None:
+                raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
+                                hint=f"remove {covering.path} itself, or add it again without "
+                                     "this path")
+            raise DataError("no data ref holds this path", path=rel,
+                            hint="`envbuild show --json` lists the refs")
+        gone += [r for r in found if r not in gone]
+    updated = DataTable(refs=tuple(r for r in table.refs if r not in gone))
+    saved = save_table(ctx.project, lock, updated)
+    return RemoveOutcome(refs=tuple(sorted(gone, key=lambda r: r.path)), bundle=saved.bundle_id)
+
+
 # ---- status and verify ----------------------------------------------------------------------------
 
 
