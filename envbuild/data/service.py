@@ -317,23 +317,16 @@ def remove(ctx: DataContext, paths: Sequence[str], *, cwd: Path | None = None) -
         raise DataError("no paths given", hint="name the refs to unpin: `envbuild data remove "
                         "data/raw` (`envbuild show` lists them)")
     lock, table = load_table(ctx.project)
-    gone: list[DataRef] = []
-    for rel in dict.fromkeys(project_path(ctx.project, p, cwd=cwd) for p in paths):
-        ref = table.get(rel)
-        found = [ref] if ref is not None else [r for r in table.refs
-                                               if r.path.startswith(rel + "/") or not rel]
-        if not found:
-            covering = table.covering(rel)
-            if covering is not None:
-                raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
-                                hint=f"remove {covering.path} itself, or add it again without "
-                                     "this path")
-            raise DataError("no data ref holds this path", path=rel,
-                            hint="`envbuild show --json` lists the refs")
-        gone += [r for r in found if r not in gone]
+    for rel in (project_path(ctx.project, p, cwd=cwd) for p in paths):
+        covering = table.covering(rel)
+        if covering is not None and covering.path != rel:
+            raise DataError(f"lies inside the data ref {covering.path!r}", path=rel,
+                            hint=f"remove {covering.path} itself, or add it again without "
+                                 "this path")
+    gone = _select(table, ctx.project, paths, cwd)  # the refs at or under each path
     updated = DataTable(refs=tuple(r for r in table.refs if r not in gone))
     saved = save_table(ctx.project, lock, updated)
-    return RemoveOutcome(refs=tuple(sorted(gone, key=lambda r: r.path)), bundle=saved.bundle_id)
+    return RemoveOutcome(refs=gone, bundle=saved.bundle_id)
 
 
 # ---- status and verify ----------------------------------------------------------------------------

@@ -60,12 +60,10 @@ def _snapshot(project: Path) -> dict[str, bytes]:
 
 def _assert_cache_whole(cache: Path) -> int:
     """Every object's bytes hash to its name; no temp file left. The number of objects."""
-    objects = [p for p in (cache / "sha256").rglob("*") if p.is_file()] if (
-        cache / "sha256").exists() else []
+    objects = [p for p in (cache / "sha256").rglob("*") if p.is_file()]
     for path in objects:
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.parent.name + path.name
-    assert not [p for p in (cache / "tmp").rglob("*") if p.is_file()] if (
-        cache / "tmp").exists() else True
+    assert not [p for p in (cache / "tmp").rglob("*") if p.is_file()]
     return len(objects)
 
 
