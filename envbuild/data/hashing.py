@@ -20,9 +20,12 @@ import os
 import stat as statmod
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, Self
 
 from envbuild.data.errors import DataError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 BUFFER_SIZE = 1 << 20
 BIG_FILE = 64 << 20  # hashed in this process, its bytes shown on the progress bar as they go
@@ -259,19 +262,6 @@ def _hash_batch(jobs: Sequence[Job], algorithm: str, store: str | None = None,
     return out
 
 
-def _batches(jobs: Sequence[Job], indices: Sequence[int]) -> list[list[int]]:
-    """`indices` (into `jobs`) cut into batches of at most BATCH_FILES files and BATCH_BYTES."""
-    batches: list[list[int]] = [[]]
-    size = 0
-    for i in indices:
-        if len(batches[-1]) >= BATCH_FILES or (batches[-1] and size + jobs[i][2] > BATCH_BYTES):
-            batches.append([])
-            size = 0
-        batches[-1].append(i)
-        size += jobs[i][2]
-    return [b for b in batches if b]
-
-
 def worker_count() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -281,54 +271,120 @@ def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | 
                workers: int | None = None) -> list[FileHash]:
     """Hash every job's file; the hashes in job order. The first bad file raises DataError.
 
+    (A `Hasher` given every job at once.)
+    """
+    with Hasher(algorithm, store=store, link=link, progress=progress, workers=workers) as hasher:
+        for job in jobs:
+            hasher.add(job)
+        return hasher.finish()
+
+
+class Hasher:
+    """Hashes files while they are still being found: `add` each job as a walk meets it, then
+    `finish` gives the hashes in the order added. The first bad file raises DataError.
+
     With `store` (a cache root) each file is also stored in the cache: copied in the same read,
     or after its hash cloned (`link` "auto" or "reflink") or hard-linked ("hardlink") into it.
-    Files over BIG_FILE are hashed here, showing their bytes on the progress bar; the rest go
-    to worker processes when there are enough of them to pay for starting the workers.
+    Small files go to worker processes in batches as soon as there are enough of them to pay
+    for starting the workers, so the workers hash while the walk goes on (on 20,000 files the
+    walk is about a tenth of `data add`); files over BIG_FILE are hashed here in `finish`,
+    showing their bytes on the progress bar, while the workers take the small ones. Use it as
+    a context manager: leaving early (an error in the walk or a file) cancels what is queued.
     """
-    store_root = str(store) if store is not None else None
-    progress = progress or NoProgress()
-    workers = worker_count() if workers is None else workers
-    results: list[FileHash | None] = [None] * len(jobs)
-    small = [i for i, job in enumerate(jobs) if job[2] <= BIG_FILE]
-    small_bytes = sum(jobs[i][2] for i in small)
 
-    def take(indices: Sequence[int], outcomes: list[Outcome]) -> None:
+    def __init__(self, algorithm: str = "sha256", *, store: Path | None = None,
+                 link: str = "copy", progress: Progress | None = None,
+                 workers: int | None = None) -> None:
+        self.algorithm = algorithm
+        self.store = str(store) if store is not None else None
+        self.link = link
+        self.progress = progress or NoProgress()
+        self.workers = worker_count() if workers is None else workers
+        self.jobs: list[Job] = []
+        self.big: list[int] = []
+        self.pending: list[int] = []  # small jobs not yet sent to a worker
+        self.pending_bytes = 0
+        self.small_files = self.small_bytes = 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[tuple[list[int], Future[list[Outcome]]]] = []
+        self.results: list[FileHash | None] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def add(self, job: Job) -> None:
+        i = len(self.jobs)
+        self.jobs.append(job)
+        self.results.append(None)
+        if job[2] > BIG_FILE:
+            self.big.append(i)
+            return
+        self.pending.append(i)
+        self.pending_bytes += job[2]
+        self.small_files += 1
+        self.small_bytes += job[2]
+        if self.pool is None and self.workers > 1 and (
+                self.small_files >= PARALLEL_MIN_FILES or self.small_bytes >= PARALLEL_MIN_BYTES):
+            self._start_pool()
+        while self.pool is not None and (len(self.pending) >= BATCH_FILES
+                                         or self.pending_bytes >= BATCH_BYTES):
+            self._submit()
+
+    def _start_pool(self) -> None:
+        import multiprocessing  # only here: a no-change status never starts a worker
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: workers start in milliseconds and inherit the imported modules.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+
+    def _submit(self) -> None:
+        """Send the first pending files, at most BATCH_FILES of them and BATCH_BYTES (at least
+        one file), to a worker."""
+        assert self.pool is not None
+        count, size = 0, 0
+        for count, i in enumerate(self.pending[:BATCH_FILES], 1):
+            size += self.jobs[i][2]
+            if size >= BATCH_BYTES:
+                break
+        indices, self.pending = self.pending[:count], self.pending[count:]
+        self.pending_bytes -= size
+        self.futures.append((indices, self.pool.submit(
+            _hash_batch, [self.jobs[i] for i in indices], self.algorithm, self.store, self.link)))
+
+    def _take(self, indices: Sequence[int], outcomes: list[Outcome]) -> None:
         nbytes = 0
         for i, outcome in zip(indices, outcomes):
             if not outcome[0]:
                 raise DataError(str(outcome[1]), hint=str(outcome[2]))
             hexdigest, size, mtime_ns, ino, mode = outcome  # type: ignore[misc]
-            results[i] = FileHash(hexdigest, FileStat(size, mtime_ns, ino, mode))
+            self.results[i] = FileHash(hexdigest, FileStat(size, mtime_ns, ino, mode))
             nbytes += size
-        progress.advance(nbytes, len(outcomes))
+        self.progress.advance(nbytes, len(outcomes))
 
-    hash_one = _storer(store_root, link)
-    for i, job in enumerate(jobs):
-        if job[2] > BIG_FILE:
-            results[i] = hash_one(job[0], algorithm, display=job[1],
-                                  on_bytes=lambda n: progress.advance(n, 0))
-            progress.advance(0, 1)
-    if workers <= 1 or (len(small) < PARALLEL_MIN_FILES and small_bytes < PARALLEL_MIN_BYTES):
-        for start in range(0, len(small), 64):
-            indices = small[start:start + 64]
-            take(indices, _hash_batch([jobs[i] for i in indices], algorithm, store_root, link))
-        return results  # type: ignore[return-value]
-    import multiprocessing  # only here: a no-change status never starts a worker
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: workers start in milliseconds and inherit the imported modules.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [(indices, pool.submit(_hash_batch, [jobs[i] for i in indices], algorithm,
-                                         store_root, link))
-                   for indices in _batches(jobs, small)]
-        try:
-            for indices, future in futures:
-                take(indices, future.result())
-        except BaseException:
-            for _, future in futures:
-                future.cancel()
-            raise
-    return results  # type: ignore[return-value]
+    def finish(self) -> list[FileHash]:
+        """Every added file's hash, in the order added (waits for the workers)."""
+        while self.pool is not None and self.pending:
+            self._submit()
+        hash_one = _storer(self.store, self.link)
+        for i in self.big:
+            job = self.jobs[i]
+            self.results[i] = hash_one(job[0], self.algorithm, display=job[1],
+                                       on_bytes=lambda n: self.progress.advance(n, 0))
+            self.progress.advance(0, 1)
+        if self.pool is None:
+            for start in range(0, len(self.pending), 64):
+                indices = self.pending[start:start + 64]
+                self._take(indices, _hash_batch([self.jobs[i] for i in indices],
+                                                self.algorithm, self.store, self.link))
+            self.pending = []
+        for indices, future in self.futures:
+            self._take(indices, future.result())
+        self.futures = []
+        return self.results  # type: ignore[return-value]

@@ -19,13 +19,13 @@ from typing import Any
 from envbuild.data.cache import ObjectCache, default_cache_root, dvc_fallback, lfs_fallback
 from envbuild.data.dvcignore import DvcIgnore
 from envbuild.data.errors import DataError
-from envbuild.data.hashing import NoProgress, Progress, hash_files
+from envbuild.data.hashing import Hasher, NoProgress, Progress
 from envbuild.data.imports import LFS_MAX_POINTER, parse_lfs_pointer
 from envbuild.data.quick import state_row
 from envbuild.data.refs import DataRef, DataTable
 from envbuild.data.statcache import StatCache, lock_sig, now_ns
 from envbuild.data.tree import TreeEntry, parse_listing_for, render_dvc_listing, render_rows
-from envbuild.data.walk import Entry, Ignore, project_path, walk
+from envbuild.data.walk import Entry, Ignore, project_path, walk_chunks
 from envbuild.errors import EnvbuildError, IntegrityError, LockError
 
 
@@ -102,50 +102,58 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
     that is missing is left out of the listing (so the digest differs), and a storing scan
     refuses it.
     """
-    kind, walked = walk(ctx.project, rel, ctx.ignore(algorithm))
+    started = now_ns()
+    kind, chunks = walk_chunks(ctx.project, rel, ctx.ignore(algorithm))
+    if select is not None and kind != "dir":
+        raise DataError("is a file, the lock has a table (a directory) here", path=rel,
+                        hint="move the file away, then check out again")
     if select is not None:
-        if kind != "dir":
-            raise DataError("is a file, the lock has a table (a directory) here", path=rel,
-                            hint="move the file away, then check out again")
-        kind, walked = "table", [e for e in walked if e[0] in select]
-        if store and len(walked) != len(select):
+        kind, chunks = "table", ([e for e in chunk if e[0] in select] for chunk in chunks)
+    if not rehash and not store:
+        # Most often nothing changed: the whole walk against the stat cache's, then done.
+        walked = [e for chunk in chunks for e in chunk]
+        same = ctx.stat.root(rel, kind, walked, algorithm)
+        if same is not None:
+            return Scan(rel=rel, kind=kind, digest=same[0], size=sum(e[1] for e in walked),
+                        files=len(walked), walked=walked, hexdigests=same[1], hashed=0)
+        chunks = iter([walked])
+    known = {} if rehash else ctx.stat.files(rel)
+    walked = []
+    hexdigests: list[str] = []
+    todo: list[int] = []
+    top = os.path.join(ctx.project, rel)
+    prefix = rel + "/"
+    with Hasher(algorithm, store=ctx.cache.root if store else None, link=link,
+                progress=ctx.progress, workers=ctx.workers) as hasher:
+        # Files go to the hasher as the walk finds them: its workers start on the first
+        # directories while the walk goes on.
+        for chunk in chunks:
+            for e in chunk:
+                hit = known.get(e[0])
+                hexdigest = hit[1].get(algorithm) if hit is not None and hit[0] == e else None
+                if hexdigest is None or (store and not ctx.cache.has(algorithm, hexdigest, e[1])):
+                    todo.append(len(walked))
+                    hasher.add((f"{top}/{e[0]}" if e[0] else top,
+                                prefix + e[0] if e[0] else rel, e[1]))
+                    hexdigest = ""
+                walked.append(e)
+                hexdigests.append(hexdigest)
+        if select is not None and store and len(walked) != len(select):
             gone = sorted(select - {e[0] for e in walked})
             raise DataError(f"{len(gone)} file(s) of the table version are missing, e.g. "
                             f"{gone[0]}", path=rel,
                             hint="a vacuum may have deleted them: pin a newer version, or "
                                  "restore the files first")
-    size = sum(e[1] for e in walked)
-    if not rehash and not store:
-        same = ctx.stat.root(rel, kind, walked, algorithm)
-        if same is not None:
-            return Scan(rel=rel, kind=kind, digest=same[0], size=size, files=len(walked),
-                        walked=walked, hexdigests=same[1], hashed=0)
-    known = {} if rehash else ctx.stat.files(rel)
-    hexdigests: list[str] = [""] * len(walked)
-    todo: list[int] = []
-    top = os.path.join(ctx.project, rel)
-    for i, e in enumerate(walked):
-        hit = known.get(e[0])
-        hexdigest = hit[1].get(algorithm) if hit is not None and hit[0] == e else None
-        if hexdigest is not None and (not store or ctx.cache.has(algorithm, hexdigest, e[1])):
-            hexdigests[i] = hexdigest
-        else:
-            todo.append(i)
-    started = now_ns()
-    if todo:
-        prefix = rel + "/"
-        jobs = [(f"{top}/{walked[i][0]}" if walked[i][0] else top,
-                 prefix + walked[i][0] if walked[i][0] else rel, walked[i][1]) for i in todo]
-        ctx.progress.start(f"{label} {rel}", sum(j[2] for j in jobs), len(jobs))
-        try:
-            hashed = hash_files(jobs, algorithm, store=ctx.cache.root if store else None,
-                                link=link, progress=ctx.progress, workers=ctx.workers)
-        finally:
-            ctx.progress.finish()
-        for i, fh in zip(todo, hashed):
-            hexdigests[i] = fh.hexdigest
-            # What was read (a hard link made read-only since): the stat cache's key.
-            walked[i] = (walked[i][0], *fh.stat)
+        if todo:
+            ctx.progress.start(f"{label} {rel}", sum(walked[i][1] for i in todo), len(todo))
+            try:
+                hashed = hasher.finish()
+            finally:
+                ctx.progress.finish()
+            for i, fh in zip(todo, hashed):
+                hexdigests[i] = fh.hexdigest
+                # What was read (a hard link made read-only since): the stat cache's key.
+                walked[i] = (walked[i][0], *fh.stat)
     if kind == "file":
         listing, digest = None, f"{algorithm}:{hexdigests[0]}"
     else:

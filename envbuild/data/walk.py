@@ -17,7 +17,7 @@ import errno
 import os
 import stat as statmod
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from envbuild.data.errors import DataError
@@ -81,17 +81,33 @@ def walk(project: Path, rel: str, ignore: Ignore | None = None) -> tuple[str, li
     symlinked directories are walked through the link, so that path reaches the same file.
     Paths `ignore` names are left out, and ignored directories are not entered.
     """
+    kind, chunks = walk_chunks(project, rel, ignore)
+    files: list[Entry] = []
+    for chunk in chunks:
+        files.extend(chunk)
+    return kind, files
+
+
+def walk_chunks(project: Path, rel: str,
+                ignore: Ignore | None = None) -> tuple[str, Iterator[list[Entry]]]:
+    """`walk`, one directory's files at a time (the same entries in the same order): hashing
+    can start on the first directories while the walk goes on. The path itself is looked at
+    now (FileNotFoundError, a file, a special file); the rest of the walk's errors come from
+    the iterator."""
     root_real = os.path.realpath(project)
     top = os.path.join(os.path.abspath(project), rel)
     st = os.lstat(top)  # FileNotFoundError goes to the caller: "missing" is a state, not an error
     if statmod.S_ISLNK(st.st_mode):
         _, st = _follow(top, rel, root_real)
     if statmod.S_ISREG(st.st_mode):
-        return "file", [entry_of("", st)]
+        return "file", iter([[entry_of("", st)]])
     if not statmod.S_ISDIR(st.st_mode):
         raise DataError(_SPECIAL, path=rel, hint="data refs hold regular files and directories")
-    files: list[Entry] = []
-    append = files.append
+    return "dir", _walk_dir(top, rel, st, root_real, ignore)
+
+
+def _walk_dir(top: str, rel: str, st: os.stat_result, root_real: str,
+              ignore: Ignore | None) -> Iterator[list[Entry]]:
     # (absolute dir, relative prefix, (dev, ino) of the dirs above it: a symlink back into one of
     # them is a loop)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
@@ -104,6 +120,8 @@ def walk(project: Path, rel: str, ignore: Ignore | None = None) -> tuple[str, li
         except PermissionError:
             raise DataError("permission denied", path=f"{rel}/{prefix}".rstrip("/"),
                             hint="give envbuild read access to the directory") from None
+        files: list[Entry] = []
+        append = files.append
         try:
             with os.scandir(fd) as it:
                 for entry in it:
@@ -142,7 +160,8 @@ def walk(project: Path, rel: str, ignore: Ignore | None = None) -> tuple[str, li
                             hint="give envbuild read access to the directory") from None
         finally:
             os.close(fd)
-    return "dir", files
+        if files:
+            yield files
 
 
 def unchanged(project: Path, rel: str, kind: str, names: list[str], numbers: array[int]) -> bool:

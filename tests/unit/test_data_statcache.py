@@ -22,7 +22,7 @@ from envbuild.data.dvcignore import DvcIgnore
 from envbuild.data.errors import DataError
 from envbuild.data.service import DataContext
 from envbuild.data.statcache import STAT_CACHE, StatCache
-from envbuild.data.walk import unchanged, walk
+from envbuild.data.walk import unchanged, walk, walk_chunks
 from envbuild.errors import IntegrityError
 from envbuild.lock.bundle import LOCK_FILE
 from tests.lockfiles import write_placeholder_lock
@@ -203,6 +203,71 @@ def test_many_files_go_to_worker_processes(project: Path, tmp_path: Path,
     assert parallel.hexdigests == serial.hexdigests
     pids = {int(p.name) for p in _batch_pids.iterdir()}
     assert pids and os.getpid() not in pids  # every batch ran in a worker process
+
+
+def test_workers_hash_while_the_walk_goes_on(project: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from envbuild.data import hashing
+
+    many = project / "many"
+    for d in range(10):
+        (many / f"d{d}").mkdir(parents=True)
+        for i in range(30):
+            (many / f"d{d}" / f"f{i:02d}").write_bytes(os.urandom(64) + bytes([d, i]))
+    age(many)
+    serial = service.scan(DataContext.open(project, workers=1), "many", rehash=True)
+    monkeypatch.setattr(hashing, "PARALLEL_MIN_FILES", 50)
+    monkeypatch.setattr(hashing, "BATCH_FILES", 16)
+    submitted: list[int] = []  # batches sent to the workers, counted as each directory is walked
+    real_submit, real_walk = hashing.Hasher._submit, walk_chunks
+
+    def counting_submit(self: hashing.Hasher) -> None:
+        submitted.append(1)
+        real_submit(self)
+
+    def noting_walk(*args: Any) -> Any:
+        kind, chunks = real_walk(*args)
+
+        def noted() -> Any:
+            for chunk in chunks:
+                seen.append(len(submitted))
+                yield chunk
+        return kind, noted()
+
+    seen: list[int] = []
+    monkeypatch.setattr(hashing.Hasher, "_submit", counting_submit)
+    monkeypatch.setattr(service, "walk_chunks", noting_walk)
+    parallel = service.scan(DataContext.open(project, workers=2), "many", rehash=True,
+                            store=True)
+    assert parallel.digest == serial.digest and parallel.hexdigests == serial.hexdigests
+    # Batches sent before each directory's files are handed over: the workers start at 50 files
+    # and get every 16 from then on, long before the walk's last directory.
+    assert seen == [0, 0, 3, 5, 7, 9, 11, 13, 15, 16]
+    assert sum(submitted) == 19  # 300 files in batches of 16
+
+
+def test_a_walk_error_after_the_workers_started_stops_them(project: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    import multiprocessing
+
+    from envbuild.data import hashing
+
+    many = project / "many"
+    (many / "z").mkdir(parents=True)
+    for i in range(300):
+        (many / f"f{i:03d}").write_bytes(os.urandom(64) + str(i).encode())
+    (many / "z" / "out").symlink_to("/etc/hostname")  # walked after the 300 files above it
+    monkeypatch.setattr(hashing, "PARALLEL_MIN_FILES", 50)
+    monkeypatch.setattr(hashing, "BATCH_FILES", 16)
+    lock_before = (project / LOCK_FILE).read_bytes()
+    with pytest.raises(DataError, match="symlink leaves the project") as caught:
+        service.add(DataContext.open(project, workers=2), ["many"])
+    assert caught.value.path == "many/z/out"
+    assert (project / LOCK_FILE).read_bytes() == lock_before
+    assert multiprocessing.active_children() == []  # the workers were stopped and joined
+    cache = Path(os.environ["ENVBUILD_CACHE"])
+    assert not [p for p in (cache / "tmp").rglob("*") if p.is_file()]  # no temp left behind
 
 
 def test_dvcignore_rules(tmp_path: Path) -> None:
