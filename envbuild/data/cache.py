@@ -530,9 +530,9 @@ def _flink(fd: int, path: str) -> None:
     Python's os.link cannot (it has no AT_EMPTY_PATH), and linking /proc/self/fd/N instead
     answered EXDEV on these machines.
     """
-    import ctypes
-
     if _linkat()(fd, b"", _AT_FDCWD, os.fsencode(path), _AT_EMPTY_PATH) != 0:
+        import ctypes
+
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), path)
 

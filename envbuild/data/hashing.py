@@ -18,9 +18,9 @@ import hashlib
 import mmap
 import os
 import stat as statmod
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
 from envbuild.data.errors import DataError
 
@@ -75,7 +75,17 @@ class FileHash(NamedTuple):
     stat: FileStat
 
 
-_buffer: tuple[int, mmap.mmap] | None = None
+_buffer: mmap.mmap | None = None
+
+
+def _forget_buffer() -> None:
+    global _buffer
+    _buffer = None
+
+
+# A forked child makes its own buffer (see aligned_buffer), without a getpid per file.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_buffer)
 
 
 def aligned_buffer() -> mmap.mmap:
@@ -85,10 +95,19 @@ def aligned_buffer() -> mmap.mmap:
     and worker processes reading into one shared buffer would hash each other's bytes.
     """
     global _buffer
-    pid = os.getpid()
-    if _buffer is None or _buffer[0] != pid:
-        _buffer = (pid, mmap.mmap(-1, BUFFER_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS))
-    return _buffer[1]
+    if _buffer is None:
+        _buffer = mmap.mmap(-1, BUFFER_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return _buffer
+
+
+def new_hash(algorithm: str) -> Any:
+    """A new hash object: the constructor itself for sha256 and md5 (hashlib.new looks the name
+    up each time; 20,000 small files notice)."""
+    constructor = _CONSTRUCTORS.get(algorithm)
+    return constructor() if constructor is not None else hashlib.new(algorithm)
+
+
+_CONSTRUCTORS: dict[str, Callable[[], Any]] = {"sha256": hashlib.sha256, "md5": hashlib.md5}
 
 
 def _os_error(exc: OSError, display: str, what: str) -> DataError:
@@ -114,7 +133,7 @@ def hash_file(
     `sink` receives every block as it is hashed (the cache stores a file in the same pass).
     """
     display = display or path
-    h = hashlib.new(algorithm)
+    h = new_hash(algorithm)
     try:
         # O_NONBLOCK: a FIFO that slipped past the walk must not hang the open.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -127,7 +146,8 @@ def hash_file(
                             hint="data refs hold regular files and directories only")
         size = before.st_size
         total = 0
-        blocks = (_blocks_read_ahead if size > BIG_FILE else _blocks)(fd, size)
+        read_ahead = _blocks_read_ahead(fd, size) if size > BIG_FILE else None
+        blocks = read_ahead if read_ahead is not None else _blocks(fd, size)
         try:
             for block in blocks:
                 h.update(block)
@@ -137,7 +157,8 @@ def hash_file(
                 if on_bytes is not None:
                     on_bytes(len(block))
         finally:
-            blocks.close()  # a read-ahead thread ends before the fd is closed
+            if read_ahead is not None:
+                read_ahead.close()  # its thread ends before the fd is closed
         # The inode that was read, not the path (no second path lookup): a file replaced by a
         # rename meanwhile was still read whole and unchanged, and the stat cache records this
         # inode, so the next status sees the new one as a change.
@@ -155,21 +176,32 @@ def hash_file(
                                             before.st_mode))
 
 
-def _blocks(fd: int, size: int) -> Generator[memoryview, None, None]:
+def _blocks(fd: int, size: int) -> Iterable[memoryview]:
     """The file's blocks, each valid until the next one is asked for.
 
     It stops at the size fstat gave (no read to find the end): the stat after the read catches
-    a file that grew meanwhile.
+    a file that grew meanwhile. A file that one read gets whole (most files of a big tree) is
+    a 1-tuple, not a generator: 20,000 small files notice.
     """
     buf = aligned_buffer()
+    n = os.readv(fd, [buf])
+    if n == size:
+        return (memoryview(buf)[:n],) if n else ()
+    return _more_blocks(fd, size, n)
+
+
+def _more_blocks(fd: int, size: int, first: int) -> Generator[memoryview, None, None]:
+    """`_blocks` after a first read of `first` bytes (still in the buffer) that was not the
+    whole file."""
+    buf = aligned_buffer()
     view = memoryview(buf)
-    total = 0
-    while total < size or not size:
-        n = os.readv(fd, [buf])
-        if not n:
-            return
+    n, total = first, 0
+    while n:
         total += n
         yield view[:n]
+        if total >= size and size:
+            return
+        n = os.readv(fd, [buf])
 
 
 def _blocks_read_ahead(fd: int, size: int) -> Generator[memoryview, None, None]:
