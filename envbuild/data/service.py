@@ -24,7 +24,7 @@ from envbuild.data.imports import LFS_MAX_POINTER, parse_lfs_pointer
 from envbuild.data.quick import state_row
 from envbuild.data.refs import DataRef, DataTable
 from envbuild.data.statcache import StatCache, lock_sig, now_ns
-from envbuild.data.tree import TreeEntry, parse_listing_for, render_dvc_listing, render_rows
+from envbuild.data.tree import TreeEntry, parse_listing_for, render_dvc_listing, render_walk
 from envbuild.data.walk import Entry, Ignore, project_path, walk_chunks
 from envbuild.errors import EnvbuildError, IntegrityError, LockError
 
@@ -84,8 +84,7 @@ class Scan:
 def _listing_of(algorithm: str, walked: list[Entry], hexdigests: list[str]) -> bytes:
     """A walked directory's listing (tree.py); its hash is the directory's digest."""
     if algorithm == "sha256":  # from envbuild's own walk: no need to re-check each path
-        return render_rows([(e[0], e[1], bool(e[4] & 0o100), h)
-                            for e, h in zip(walked, hexdigests)])
+        return render_walk(walked, hexdigests)
     return render_dvc_listing(TreeEntry(path=e[0], size=e[1], executable=bool(e[4] & 0o100),
                                         hexdigest=h) for e, h in zip(walked, hexdigests))
 
@@ -174,13 +173,17 @@ def posixpath_name(rel: str) -> str:
 
 def load_table(project: Path) -> tuple[Any, DataTable]:
     """The lock (checked: its bundle id must match) and its data table; for commands that write."""
-    from envbuild.lock.bundle import LOCK_FILE
-    from envbuild.lock.service import read_lock
+    # lock.bundle, not lock.service's read_lock: that module brings the spec and the tool
+    # runners along (about 10 ms of imports, on every `data add`).
+    from envbuild.lock.bundle import LOCK_FILE, parse_lock
 
-    lock = read_lock(project)
-    if lock is None:
+    try:
+        text = (project / LOCK_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
         raise LockError(f"no {LOCK_FILE} in {project}",
-                        hint="run `envbuild lock` first: data refs are pinned into its lock")
+                        hint="run `envbuild lock` first: data refs are pinned into its lock"
+                        ) from None
+    lock = parse_lock(text)
     return lock, _table(lock.data)
 
 

@@ -21,6 +21,7 @@ from envbuild.data.tree import (
     parse_dvc_listing,
     parse_listing,
     render_listing,
+    render_walk,
     tree_digest,
 )
 from envbuild.errors import EnvbuildError
@@ -119,6 +120,27 @@ def test_listing_round_trips_and_ignores_input_order(items: list[TreeEntry],
     assert render_listing(shuffled) == data
     assert sorted(parse_listing(data), key=lambda e: e.path) == sorted(items, key=lambda e: e.path)
     assert tree_digest(items) == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@given(entries, st.randoms())
+def test_a_walks_listing_is_the_canonical_listing(items: list[TreeEntry],
+                                                  rnd: random.Random) -> None:
+    # Paths that are prefixes of others, and names around "/" in code point order.
+    items = items + [TreeEntry(path=p, size=1, executable=False, hexdigest="ab" * 32)
+                     for p in ("pre", "pre.x", "pre-x", "pre/x", "pre x", "pre/x/y", "pre0")
+                     if p not in {e.path for e in items}]
+    rnd.shuffle(items)
+    walked = [(e.path, e.size, 0, i, 0o100755 if e.executable else 0o100644)
+              for i, e in enumerate(items)]
+    assert render_walk(walked, [e.hexdigest for e in items]) == render_listing(items)
+
+
+def test_a_walks_listing_orders_undecodable_names_by_their_bytes() -> None:
+    names = [os.fsdecode(b"a\xff"), "a\u00e9", "a~", os.fsdecode(b"a\xc3")]
+    walked = [(n, 1, 0, i, 0o100644) for i, n in enumerate(names)]
+    data = render_walk(walked, ["cd" * 32] * len(names))
+    paths = [line.split(b"\0")[0] for line in data.splitlines()[1:]]
+    assert paths == sorted(os.fsencode(n) for n in names)
 
 
 @pytest.mark.parametrize("bad", ["../x", "/abs", "a//b", "a/./b", "", "a/.."])
