@@ -381,9 +381,13 @@ def summarize(times: dict[str, list[float]], sizes: dict[str, int]) -> dict[str,
     x = {k.removeprefix("xfs:"): median(v) for k, v in times.items() if k.startswith("xfs:")}
     if x:
         rows += [
+            # The issue's 10x is for the machine's own disk (ext4 here), where dvc add copies.
+            # Here dvc clones too: 10x would need a tool faster than cp -r --reflink alone
+            # (next row but one: the most any tool that clones each file can reach).
             ("XFS (reflinks): 20k files: dvc add / envbuild data add (time)",
-             x["dvc-add-small"] / x["envbuild-add-small"], ">= 10x",
-             x["dvc-add-small"] / x["envbuild-add-small"] >= 10),
+             x["dvc-add-small"] / x["envbuild-add-small"], "", None),
+            ("XFS (reflinks): 20k files: dvc add / cp -r --reflink (time; the most a tool that "
+             + "clones each file can reach)", x["dvc-add-small"] / x["cp-small"], "", None),
             ("XFS (reflinks): large file: dvc add / envbuild data add (time)",
              x["dvc-add-big"] / x["envbuild-add-big"], "", None),
             ("XFS (reflinks): 20k files: envbuild data add / cp -r --reflink (time)",
@@ -510,10 +514,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=BENCH / "out" / "data.json")
     parser.add_argument("--no-results", action="store_true", help="leave RESULTS.md alone")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--from-json", type=Path, metavar="DATA_JSON",
+                        help="run nothing: render RESULTS.md again from a saved run's data.json "
+                             "(after a change to the tables or ratios)")
     parser.add_argument("--no-xfs", action="store_true",
                         help="skip the adds on a loop-mounted XFS with reflinks (needs root "
                              "and mkfs.xfs)")
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        data = json.loads(args.from_json.read_text())
+        data["summary"] = summarize(data["times"], data["sizes"])
+        write_results(data, args)
+        return 0
     for name in ("openssl", "sha256sum", "cat", "git"):
         if not shutil.which(name):
             sys.exit(f"{name} not found")
@@ -548,6 +560,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    write_results(data, args)
+    return 0
+
+
+def write_results(data: dict, args: argparse.Namespace) -> None:
+    """data.json, and this run's section of RESULTS.md (unless --no-results)."""
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     section = render(data)
@@ -558,7 +576,6 @@ def main(argv: list[str] | None = None) -> int:
         tmp_results = args.results.with_suffix(".md.data-tmp")
         tmp_results.write_text(replace_section(text, "## data", section))
         os.replace(tmp_results, args.results)
-    return 0
 
 
 if __name__ == "__main__":
