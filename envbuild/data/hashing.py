@@ -14,18 +14,23 @@ anywhere. Threads measured slower than one process here (the per-file Python wor
 from __future__ import annotations
 
 import errno
+import functools
+import gc
 import hashlib
 import mmap
 import os
 import stat as statmod
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, Protocol, Self, TypeVar
 
 from envbuild.data.errors import DataError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 BUFFER_SIZE = 1 << 20
 BIG_FILE = 64 << 20  # hashed in this process, its bytes shown on the progress bar as they go
@@ -292,6 +297,26 @@ def _hash_batch(jobs: Sequence[Job], algorithm: str, store: str | None = None,
             break
         out.append((fh.hexdigest, *fh.stat))
     return out
+
+
+def gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn`, run with Python's cyclic garbage collector off (in the worker processes it forks
+    meanwhile too), and on again after.
+
+    Why: a scan of 20,000 files makes some 100,000 tuples and lists, none of them in a cycle,
+    and the collector walked them about 180 times: 25-30 ms of a 1.1 s `data add` here, in the
+    process that also feeds the workers. Reference counting still frees everything as usual.
+    """
+    @functools.wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+    return paused
 
 
 def worker_count() -> int:

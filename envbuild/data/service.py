@@ -19,7 +19,7 @@ from typing import Any
 from envbuild.data.cache import ObjectCache, default_cache_root, dvc_fallback, lfs_fallback
 from envbuild.data.dvcignore import DvcIgnore
 from envbuild.data.errors import DataError
-from envbuild.data.hashing import Hasher, NoProgress, Progress
+from envbuild.data.hashing import Hasher, NoProgress, Progress, gc_paused
 from envbuild.data.imports import LFS_MAX_POINTER, parse_lfs_pointer
 from envbuild.data.quick import state_row
 from envbuild.data.refs import DataRef, DataTable
@@ -89,6 +89,7 @@ def _listing_of(algorithm: str, walked: list[Entry], hexdigests: list[str]) -> b
                                         hexdigest=h) for e, h in zip(walked, hexdigests))
 
 
+@gc_paused
 def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool = False,
          store: bool = False, link: str = "copy", label: str = "hashing",
          select: frozenset[str] | None = None) -> Scan:

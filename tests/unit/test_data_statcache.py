@@ -270,6 +270,26 @@ def test_a_walk_error_after_the_workers_started_stops_them(project: Path,
     assert not [p for p in (cache / "tmp").rglob("*") if p.is_file()]  # no temp left behind
 
 
+def test_a_scan_runs_without_the_cyclic_gc_and_turns_it_back_on(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def noting_walk(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return walk_chunks(*args)
+
+    monkeypatch.setattr(service, "walk_chunks", noting_walk)
+    assert gc.isenabled()
+    service.scan(ctx(project), "data", rehash=True)
+    assert seen == [False] and gc.isenabled()
+    (project / "data" / "sub" / "loop").symlink_to("..")
+    with pytest.raises(DataError, match="symlink loop"):
+        service.scan(ctx(project), "data", rehash=True)
+    assert seen == [False, False] and gc.isenabled()  # on again after an error too
+
+
 def test_dvcignore_rules(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     (root / ".dvc").mkdir(parents=True)
