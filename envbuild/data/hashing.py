@@ -323,19 +323,6 @@ def worker_count() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def hash_files(jobs: Sequence[Job], algorithm: str = "sha256", *, store: Path | None = None,
-               link: str = "copy", progress: Progress | None = None,
-               workers: int | None = None) -> list[FileHash]:
-    """Hash every job's file; the hashes in job order. The first bad file raises DataError.
-
-    (A `Hasher` given every job at once.)
-    """
-    with Hasher(algorithm, store=store, link=link, progress=progress, workers=workers) as hasher:
-        for job in jobs:
-            hasher.add(job)
-        return hasher.finish()
-
-
 class Hasher:
     """Hashes files while they are still being found: `add` each job as a walk meets it, then
     `finish` gives the hashes in the order added. The first bad file raises DataError.
