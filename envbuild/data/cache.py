@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
-import hashlib
 import itertools
 import os
 import stat as statmod
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from envbuild.data import LINKS  # noqa: F401 (re-exported)
 from envbuild.data.errors import DataError
-from envbuild.data.hashing import FileHash, FileStat, aligned_buffer, hash_file
+from envbuild.data.hashing import FileHash, FileStat, aligned_buffer, hash_file, new_hash
 from envbuild.data.statcache import RACY_NS
 from envbuild.errors import IntegrityError
 
@@ -580,7 +579,7 @@ def object_digest(path: Path, algorithm: str) -> str:
 
 def _digest_of_fd(fd: int, algorithm: str) -> str:
     """The digest of the whole file open at `fd` (read from its start, whatever its offset)."""
-    h = hashlib.new(algorithm)
+    h = new_hash(algorithm)
     buf = aligned_buffer()
     view = memoryview(buf)
     offset = 0

@@ -22,12 +22,13 @@ import os
 import stat as statmod
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, ParamSpec, Protocol, Self, TypeVar
 
 from envbuild.data.errors import DataError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
+    from hashlib import _Hash
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,14 +106,14 @@ def aligned_buffer() -> mmap.mmap:
     return _buffer
 
 
-def new_hash(algorithm: str) -> Any:
+def new_hash(algorithm: str) -> _Hash:
     """A new hash object: the constructor itself for sha256 and md5 (hashlib.new looks the name
     up each time; 20,000 small files notice)."""
     constructor = _CONSTRUCTORS.get(algorithm)
     return constructor() if constructor is not None else hashlib.new(algorithm)
 
 
-_CONSTRUCTORS: dict[str, Callable[[], Any]] = {"sha256": hashlib.sha256, "md5": hashlib.md5}
+_CONSTRUCTORS: dict[str, Callable[[], _Hash]] = {"sha256": hashlib.sha256, "md5": hashlib.md5}
 
 
 def _os_error(exc: OSError, display: str, what: str) -> DataError:

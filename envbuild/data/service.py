@@ -104,10 +104,10 @@ def scan(ctx: DataContext, rel: str, algorithm: str = "sha256", *, rehash: bool 
     """
     started = now_ns()
     kind, chunks = walk_chunks(ctx.project, rel, ctx.ignore(algorithm))
-    if select is not None and kind != "dir":
-        raise DataError("is a file, the lock has a table (a directory) here", path=rel,
-                        hint="move the file away, then check out again")
     if select is not None:
+        if kind != "dir":
+            raise DataError("is a file, the lock has a table (a directory) here", path=rel,
+                            hint="move the file away, then check out again")
         kind, chunks = "table", ([e for e in chunk if e[0] in select] for chunk in chunks)
     if not rehash and not store:
         # Most often nothing changed: the whole walk against the stat cache's, then done.

@@ -73,27 +73,18 @@ def _follow(link: str, display: str, root_real: str) -> tuple[str, os.stat_resul
                         hint="") from None
 
 
-def walk(project: Path, rel: str, ignore: Ignore | None = None) -> tuple[str, list[Entry]]:
-    """("file" | "dir", the files) of the project path `rel`. FileNotFoundError when absent.
+def walk_chunks(project: Path, rel: str,
+                ignore: Ignore | None = None) -> tuple[str, Iterator[list[Entry]]]:
+    """("file" | "dir", the files) of the project path `rel`, one directory's files at a time:
+    hashing can start on the first directories while the walk goes on. The path itself is
+    looked at now (FileNotFoundError when absent, a file, a special file); the rest of the
+    walk's errors come from the iterator.
 
     A file's one entry has the relative path ""; a directory's entries come in directory order
     (the tree digest sorts them). The file to open is `os.path.join(project, rel, entry[0])`:
     symlinked directories are walked through the link, so that path reaches the same file.
     Paths `ignore` names are left out, and ignored directories are not entered.
     """
-    kind, chunks = walk_chunks(project, rel, ignore)
-    files: list[Entry] = []
-    for chunk in chunks:
-        files.extend(chunk)
-    return kind, files
-
-
-def walk_chunks(project: Path, rel: str,
-                ignore: Ignore | None = None) -> tuple[str, Iterator[list[Entry]]]:
-    """`walk`, one directory's files at a time (the same entries in the same order): hashing
-    can start on the first directories while the walk goes on. The path itself is looked at
-    now (FileNotFoundError, a file, a special file); the rest of the walk's errors come from
-    the iterator."""
     root_real = os.path.realpath(project)
     top = os.path.join(os.path.abspath(project), rel)
     st = os.lstat(top)  # FileNotFoundError goes to the caller: "missing" is a state, not an error
@@ -165,7 +156,7 @@ def _walk_dir(top: str, rel: str, st: os.stat_result, root_real: str,
 
 
 def unchanged(project: Path, rel: str, kind: str, names: list[str], numbers: array[int]) -> bool:
-    """Whether `walk(project, rel)` would give exactly these entries, without making them.
+    """Whether `walk_chunks(project, rel)` would give exactly these entries, without making them.
 
     `names[i]` and `numbers[4 * i:4 * i + 4]` (size, mtime_ns, inode, mode) are entry i, in
     walk order. This is the walk above minus everything a no-change status does not need: it

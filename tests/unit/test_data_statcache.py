@@ -22,7 +22,7 @@ from envbuild.data.dvcignore import DvcIgnore
 from envbuild.data.errors import DataError
 from envbuild.data.service import DataContext
 from envbuild.data.statcache import STAT_CACHE, StatCache
-from envbuild.data.walk import unchanged, walk, walk_chunks
+from envbuild.data.walk import Entry, unchanged, walk_chunks
 from envbuild.errors import IntegrityError
 from envbuild.lock.bundle import LOCK_FILE
 from tests.lockfiles import write_placeholder_lock
@@ -49,6 +49,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ENVBUILD_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(p)
     return p
+
+
+def walk(project: Path, rel: str) -> tuple[str, list[Entry]]:
+    """walk_chunks, collected."""
+    kind, chunks = walk_chunks(project, rel)
+    return kind, [e for chunk in chunks for e in chunk]
 
 
 def ctx(project: Path) -> DataContext:
