@@ -130,6 +130,21 @@ def make_data(root: Path, big_mib: int, small_files: int) -> dict[str, int]:
     return {"big_bytes": big.stat().st_size, "small_bytes": total, "small_files": small_files}
 
 
+def snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
+    """(inode, mode, links, size) of the data files: root/big/big.bin and all of root/small.
+
+    Not the mtime: `dvc add` of a large file sets it again (same inode, same bytes).
+    """
+    paths = [str(root / "big" / "big.bin")]
+    for d, _, names in os.walk(root / "small"):
+        paths += [os.path.join(d, name) for name in names]
+    out = {}
+    for path in paths:
+        st = os.lstat(path)
+        out[path] = (st.st_ino, st.st_mode, st.st_nlink, st.st_size)
+    return out
+
+
 def settle(probe_dir: Path, limit_s: float = 30.0) -> float:
     """sync, then wait until creating 100 empty files takes under 10 ms; the seconds waited.
 
@@ -171,6 +186,8 @@ class Bench:
     def __init__(self, tmp: Path, runs: int, dvc_runs: int) -> None:
         self.tmp, self.runs, self.dvc_runs = tmp, runs, dvc_runs
         self.project = tmp / "project"
+        # A copy of the project's data for the hard-linked adds (see run_envbuild).
+        self.hardlink_project = tmp / "project-hardlink"
         self.envbuild, self.dvc = tool("envbuild"), tool("dvc")
         self.times: dict[str, list[float]] = {}
         self.settled: list[float] = []
@@ -189,13 +206,14 @@ class Bench:
     def settle(self) -> None:
         self.settled.append(settle(self.tmp / "probe"))
 
-    def eb(self, *args: str) -> list[str]:
-        return [self.envbuild, "-C", str(self.project), "data", *args]
+    def eb(self, *args: str, project: Path | None = None) -> list[str]:
+        return [self.envbuild, "-C", str(project or self.project), "data", *args]
 
-    def reset_envbuild(self) -> None:
+    def reset_envbuild(self, project: Path | None = None) -> None:
+        project = project or self.project
         self.env["ENVBUILD_CACHE"] = str(self.fresh("envbuild-cache"))
-        shutil.rmtree(self.project / ".envbuild", ignore_errors=True)  # one small file
-        write_lock(self.project)
+        shutil.rmtree(project / ".envbuild", ignore_errors=True)  # one small file
+        write_lock(project)
 
     def reset_dvc(self) -> None:
         for key, name in (("cache.dir", "dvc-cache"), ("core.site_cache_dir", "dvc-site")):
@@ -213,13 +231,18 @@ class Bench:
         self.record("envbuild-add-small", timed(self.eb("add", "small"), p, self.env))
         self.record("envbuild-verify-big", timed(self.eb("verify", "big/big.bin"), p, self.env))
         self.record("envbuild-verify-small", timed(self.eb("verify", "small"), p, self.env))
-        self.reset_envbuild()
+        # On the copy of the data, never on the data the other tools read: a hard-linked add
+        # makes every file read-only and a second link of a cache object, and the next
+        # `dvc add` of such files writes each of them again (measured: 16 s instead of 8).
+        h = self.hardlink_project
+        self.reset_envbuild(h)
         self.settle()
         self.record("envbuild-add-big-hardlink",
-                    timed(self.eb("add", "--link", "hardlink", "big/big.bin"), p, self.env))
+                    timed(self.eb("add", "--link", "hardlink", "big/big.bin", project=h), h,
+                          self.env))
         self.settle()
         self.record("envbuild-add-small-hardlink",
-                    timed(self.eb("add", "--link", "hardlink", "small"), p, self.env))
+                    timed(self.eb("add", "--link", "hardlink", "small", project=h), h, self.env))
 
     def run(self) -> None:
         p, py = self.project, sys.executable
@@ -233,6 +256,7 @@ class Bench:
         subprocess.run([self.dvc, "config", "core.analytics", "false"], cwd=p, check=True,
                        env=self.env)
         big = str(p / "big" / "big.bin")
+        before = snapshot(p)  # every tool must leave the data as it found it (see the end)
         timed(["cat", big], p)  # into the page cache
         timed([py, "-c", HASH_LOOP, str(p / "small")], p)
         for _ in range(self.runs):
@@ -260,6 +284,12 @@ class Bench:
                                                    self.env))
             if run < self.runs:
                 self.run_envbuild()
+        changed = [path for path, st in snapshot(p).items() if before.get(path) != st]
+        if changed or len(before) != len(snapshot(p)):
+            # A tool that rewrote, relinked or chmod-ed the files would make the next tool's
+            # run measure something else (as the hard-linked adds once did to dvc add).
+            raise SystemExit(f"the benchmark's data changed under it ({len(changed)} files, "
+                             f"e.g. {changed[:3]}): the timings would not compare")
         # The stat cache keeps nothing written within its racy window (2 s, statcache.py): a
         # status run the instant after `data add` hashes again. Wait as a later status would.
         time.sleep(2.5)
@@ -536,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
         project.mkdir()
         log(f"writing {args.big_mib} MiB and {args.small_files} small files")
         sizes = make_data(project, args.big_mib, args.small_files)
+        (tmp / "project-hardlink").mkdir()
+        for name in ("big", "small"):
+            subprocess.run(["cp", "-a", str(project / name), str(tmp / "project-hardlink")],
+                           check=True)
         settle(tmp / "probe")
         bench = Bench(tmp, args.runs, args.dvc_runs)
         load = f"{os.getloadavg()[0]:.1f}"
