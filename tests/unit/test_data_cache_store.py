@@ -91,3 +91,47 @@ def test_a_truncated_object_is_replaced_and_a_good_one_kept(tmp_path: Path) -> N
     assert stored.read_bytes() == b"y" * 7000
     assert stored.stat().st_mode & 0o777 == 0o444
     assert [p.name for p in (cache.root / "tmp").rglob("*") if p.is_file()] == []
+
+
+def test_store_batch_matches_store_file_and_takes_the_long_way_only_when_needed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch path (what the workers run) gives what store_file gives, file by file; only a
+    file one read cannot take whole goes through store_file."""
+    data = tmp_path / "data"
+    data.mkdir()
+    sizes = {"empty": 0, "small": 5000, "page": 4096, "big": (1 << 20) + 3}
+    for name, size in sizes.items():
+        (data / name).write_bytes(bytes(range(256)) * (size // 256) + b"z" * (size % 256))
+    jobs = [(str(data / name), f"data/{name}", size) for name, size in sizes.items()]
+    long_way: list[str] = []
+    real_store_file = ObjectCache.store_file
+
+    def noting(self: ObjectCache, src: str, *args: object, **kwargs: object) -> object:
+        long_way.append(src)
+        return real_store_file(self, src, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ObjectCache, "store_file", noting)
+    cache = ObjectCache(tmp_path / "cache")
+    outcomes = cache.store_batch(jobs, "sha256", "copy")
+    expected = ObjectCache(tmp_path / "other")
+    for (path, _, _), outcome in zip(jobs, outcomes, strict=True):
+        fh = real_store_file(expected, path)
+        assert outcome == (fh.hexdigest, *fh.stat)
+        stored = cache.path("sha256", fh.hexdigest)
+        assert stored.read_bytes() == Path(path).read_bytes()
+        assert stored.stat().st_mode & 0o777 == 0o444
+    if cache_mod._can_flink(str(cache.root)):
+        assert long_way == [str(data / "big")]
+    assert [p for p in (cache.root / "tmp").rglob("*") if p.is_file()] == []
+
+
+def test_store_batch_stops_at_a_bad_file_with_its_message(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a").write_bytes(b"a" * 100)
+    os.mkfifo(data / "fifo")
+    (data / "z").write_bytes(b"z" * 100)
+    jobs = [(str(data / n), f"data/{n}", 100) for n in ("a", "fifo", "z")]
+    outcomes = ObjectCache(tmp_path / "cache").store_batch(jobs, "sha256", "copy")
+    assert len(outcomes) == 2 and outcomes[0][0]
+    assert outcomes[1][0] == "" and "not a regular file" in str(outcomes[1][1])
