@@ -166,6 +166,19 @@ def make_data(root: Path, big_mib: int, small_files: int) -> dict[str, int]:
     return {"big_bytes": big.stat().st_size, "small_bytes": total, "small_files": small_files}
 
 
+def memory() -> str:
+    """Free memory and page cache now: on this VM, memory the guest has not touched for a while
+    costs a host fault per page on first use (bench/README), so copies run slower when much of
+    the RAM is free than when the page cache fills it."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    except OSError:
+        return "?"
+    mib = {k: int(info[k].split()[0]) >> 10 for k in ("MemTotal", "MemFree", "Cached")}
+    return (f"{mib['MemFree']} MiB free and {mib['Cached']} MiB page cache of "
+            f"{mib['MemTotal']} MiB")
+
+
 def snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
     """(inode, mode, links, size) of the data files: root/big/big.bin and all of root/small.
 
@@ -492,6 +505,8 @@ def render(data: dict) -> str:
         f"run started, {mach['load_after']} when it ended; before each write-heavy command the "
         f"disk was let settle (sync, then a file-creation probe): waits of "
         f"{min(data['settled']):.1f} to {max(data['settled']):.1f} s"),
+        *([(f"- memory: {mach['memory']} when the run started; {mach['memory_after']} when it "
+           f"ended")] if "memory" in mach else []),
         (f"- data: one file of {s['big_bytes'] / 2**30:.2f} GiB (random bytes); {n_small} files of "
         f"4 to 64 KiB ({s['small_bytes'] / GB:.2f} GB) in 100 directories; page cache warm; "
         f"median of {data['runs']} runs ({data['dvc_runs']} for dvc add, 1 for sha256sum)"),
@@ -618,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
                            check=True)
         settle(tmp / "probe")
         bench = Bench(tmp, args.runs, args.dvc_runs)
-        load = f"{os.getloadavg()[0]:.1f}"
+        load, mem = f"{os.getloadavg()[0]:.1f}", memory()
         bench.run()
         if not args.no_xfs:
             run_on_xfs(tmp, project, args, bench)
@@ -633,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
                         "dvc": "dvc " + version([bench.dvc, "--version"]),
                         "openssl": version(["openssl", "version"]).split(" (")[0],
                         "git": git + (" (envbuild/data modified)" if dirty else ""),
-                        "load": load, "load_after": f"{os.getloadavg()[0]:.1f}"},
+                        "load": load, "load_after": f"{os.getloadavg()[0]:.1f}",
+                        "memory": mem, "memory_after": memory()},
         }
     finally:
         if args.keep:
