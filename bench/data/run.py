@@ -336,8 +336,9 @@ class Bench:
                                                    self.env))
             if run < self.runs:
                 self.run_envbuild()
-        changed = [path for path, st in snapshot(p).items() if before.get(path) != st]
-        if changed or len(before) != len(snapshot(p)):
+        after = snapshot(p)
+        changed = [path for path, st in after.items() if before.get(path) != st]
+        if changed or len(before) != len(after):
             # A tool that rewrote, relinked or chmod-ed the files would make the next tool's
             # run measure something else (as the hard-linked adds once did to dvc add).
             raise SystemExit(f"the benchmark's data changed under it ({len(changed)} files, "

@@ -197,14 +197,20 @@ class ObjectCache:
         (the kernel serializes those per file system); a nameless file is linked in once, and
         a crash leaves nothing behind. Storing 20,000 small files, 5-8% faster here.
         """
+        fd = self._nameless()
+        return (fd, None) if fd is not None else self._temp()
+
+    def _nameless(self) -> int | None:
+        """A new nameless file in `<root>/tmp` (see `_nameless_or_temp`); None where none can
+        be made and named later."""
         if _can_flink(self._base):
             try:
                 return os.open(f"{self._base}/tmp", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC,
-                               0o444), None
+                               0o444)
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise _disk_full(exc, self.root) from None
-        return self._temp()
+        return None
 
     def _link_in(self, fd: int, algorithm: str, name: str, size: int) -> None:
         """Give the complete nameless file `fd` the object's name; an object already there of
@@ -269,8 +275,9 @@ class ObjectCache:
 
         Why not `store_file` per file: for a file that one read gets whole (most files of a
         big tree), `_copy_small` does the same reads, checks and writes inline, without the
-        layers of `store_file` and `hash_file` around them: 20,000 small files, about 8% less
-        time in the workers here. Whatever it does not handle itself (a file that is not
+        layers of `store_file` and `hash_file` around them: per file within a few
+        microseconds of a bare loop of the same syscalls (6,000 files, one process), a 20,000
+        file add 2% faster here. Whatever it does not handle itself (a file that is not
         regular, larger than one read, unreadable or changed while it was read; a cache
         without nameless files; "auto" before it has found out whether this cache clones)
         goes the long way, which also names what went wrong.
@@ -278,14 +285,14 @@ class ObjectCache:
         out: list[Outcome] = []
         buf = aligned_buffer()
         view = memoryview(buf)
+        long_way = self.store_file if link == "copy" else self.store_reflink
         for path, display, _ in jobs:
             try:
                 row = None
-                if (link == "copy" or self._base in _no_reflink) and _can_flink(self._base):
+                if link == "copy" or self._base in _no_reflink:
                     row = self._copy_small(path, algorithm, buf, view)
                 if row is None:
-                    store = self.store_file if link == "copy" else self.store_reflink
-                    fh = store(path, algorithm, display=display)
+                    fh = long_way(path, algorithm, display=display)
                     row = (fh.hexdigest, *fh.stat)
             except DataError as exc:
                 out.append(("", exc.message, exc.hint))
@@ -295,41 +302,29 @@ class ObjectCache:
 
     def _copy_small(self, src: str, algorithm: str, buf: mmap.mmap,
                     view: memoryview) -> Outcome | None:
-        """`store_file` for a regular file that one read into `buf` gets whole, unchanged
-        (fstat before and after); None, having written nothing, for any other file."""
-        try:
-            fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
+        """`store_file` for a regular file that one read into `buf` gets whole, unchanged;
+        None, having stored nothing, for any other file or where no nameless file can be made.
+        """
+        tmp = self._nameless()
+        if tmp is None:
             return None
         try:
-            before = os.fstat(fd)
-            size = before.st_size
-            if size > len(buf) or not statmod.S_ISREG(before.st_mode):
+            st = _read_whole(src, buf)
+            if st is None:
                 return None
-            n = os.readv(fd, [buf])
-            after = os.fstat(fd)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        if n != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
-            return None
-        block = view[:n]
-        h = new_hash(algorithm)
-        h.update(block)
-        hexdigest = h.hexdigest()
-        try:
-            tmp = os.open(f"{self._base}/tmp", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o444)
-            try:
-                _write_all(tmp, block)
-                self._link_in(tmp, algorithm, hexdigest, size)
-            finally:
-                os.close(tmp)
+            block = view[:st.st_size]
+            h = new_hash(algorithm)
+            h.update(block)
+            hexdigest = h.hexdigest()
+            _write_all(tmp, block)
+            self._link_in(tmp, algorithm, hexdigest, st.st_size)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _disk_full(exc, self.root) from None
             raise
-        return (hexdigest, size, before.st_mtime_ns, before.st_ino, before.st_mode)
+        finally:
+            os.close(tmp)
+        return (hexdigest, st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
 
     def store_link(self, src: str, algorithm: str = "sha256", *, display: str = "",
                    on_bytes: Callable[[int], None] | None = None) -> FileHash:
@@ -634,6 +629,28 @@ def _can_flink(base: str) -> bool:
             except (OSError, AttributeError):
                 pass
     return _flinks[base]
+
+
+def _read_whole(src: str, buf: mmap.mmap) -> os.stat_result | None:
+    """Read the regular file `src` into `buf` with one read; its stat from before the read if
+    that got it whole and it did not change meanwhile (fstat before and after, as `hash_file`
+    checks), else None (then `hash_file` reads it again and says what is wrong)."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        before = os.fstat(fd)
+        if before.st_size > len(buf) or not statmod.S_ISREG(before.st_mode):
+            return None
+        n = os.readv(fd, [buf])
+        after = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    unchanged = (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    return before if n == before.st_size and unchanged else None
 
 
 def _unlink(path: str) -> None:
